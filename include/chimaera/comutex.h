@@ -1,0 +1,47 @@
+/*
+ * Cooperative locks for code running in tasks (the module guide's CoMutex
+ * and CoRwLock).  A task that cannot take the lock suspends its coroutine;
+ * the worker runs other tasks; the unlocker resumes it.  Ownership is by
+ * TaskId group (chi_task.group_id): tasks of the group holding the lock
+ * enter without blocking (a task and the subtasks it waits on never
+ * deadlock on a lock the root holds).
+ *
+ * Outside a task (a plain client thread) the calls fall back to blocking
+ * the thread, so the same data structure can be used from both.
+ */
+#ifndef CHIMAERA_COMUTEX_H
+#define CHIMAERA_COMUTEX_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+typedef struct chi_comutex {
+	pthread_mutex_t guard; /* protects the fields below; held briefly */
+	uint64_t owner_group;  /* 0 = free */
+	uint32_t depth;        /* entries by the owner group */
+	void *waiters_head;    /* FIFO of waiting tasks/threads */
+	void *waiters_tail;
+} chi_comutex;
+
+void chi_comutex_init(chi_comutex *m);
+void chi_comutex_destroy(chi_comutex *m);
+void chi_comutex_lock(chi_comutex *m);
+int chi_comutex_trylock(chi_comutex *m); /* 0 or -EBUSY */
+void chi_comutex_unlock(chi_comutex *m);
+
+typedef struct chi_corwlock {
+	pthread_mutex_t guard;
+	uint32_t readers;       /* readers holding it */
+	uint64_t writer_group;  /* group holding it for writing, 0 = none */
+	uint32_t writer_depth;
+	void *waiters_head;     /* FIFO: writers are not starved */
+	void *waiters_tail;
+} chi_corwlock;
+
+void chi_corwlock_init(chi_corwlock *l);
+void chi_corwlock_destroy(chi_corwlock *l);
+void chi_corwlock_rdlock(chi_corwlock *l);
+void chi_corwlock_wrlock(chi_corwlock *l);
+void chi_corwlock_unlock(chi_corwlock *l);
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * The interface a module implements (libgit2's git2/sys/ pattern).
+ *
+ * A module is a shared library named libchimaera_<name>_runtime.so that
+ * exports one symbol, CHI_MODULE_SYMBOL ("chi_module_ops"), a const
+ * struct chi_module_ops.  The runtime finds it by name on the search path:
+ * the config's runtime.module_path, then $CHI_MODULE_PATH (':'-separated),
+ * then the install directory, then the build directory.
+ *
+ * module name "chimaera_bdev" -> file libchimaera_bdev_runtime.so;
+ * a name already starting with a prefix ("wrp_cte_core") maps to
+ * lib<name>_runtime.so as is ("chimaera_" is not doubled).
+ */
+#ifndef CHIMAERA_SYS_MODULE_H
+#define CHIMAERA_SYS_MODULE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chimaera/config.h"
+#include "chimaera/task.h"
+#include "chimaera/types.h"
+
+#define CHI_MODULE_ABI_VERSION 1
+#define CHI_MODULE_SYMBOL      "chi_module_ops"
+
+/* Method ids 0-9 are reserved for the runtime; modules start at 10. */
+#define CHI_METHOD_CREATE  0
+#define CHI_METHOD_DESTROY 1
+#define CHI_METHOD_FIRST_CUSTOM 10
+
+struct chi_module_ops;
+
+/* A container: one instance of a module's state inside a pool. */
+typedef struct chi_container {
+	chi_pool_id pool_id;
+	uint32_t container_id;  /* 0 .. num_containers-1 */
+	uint32_t num_containers;
+	const char *pool_name;  /* borrowed from the pool */
+	const struct chi_module_ops *ops;
+	int pinned_worker;      /* -1: any worker; else tasks run there */
+	void *state;            /* the module's, set by create */
+} chi_container;
+
+/* A method: runs on a worker, inside the task's coroutine, so it may
+ * submit subtasks and chi_wait() on them.  It sets task->rc (0 or -errno);
+ * the runtime completes the task when it returns. */
+typedef void (*chi_method_fn)(chi_container *container, chi_task *task);
+
+struct chi_module_ops {
+	uint32_t abi_version; /* CHI_MODULE_ABI_VERSION */
+	const char *name;     /* "chimaera_bdev" */
+
+	/*
+	 * Parse a compose: entry into the module's create-parameter struct.
+	 * On success *out_params is malloc'd (freed by the runtime with free())
+	 * and *out_size set.  Errors name file, line and key (chi_conf_error).
+	 * May be NULL if the module takes no parameters.
+	 */
+	int (*parse_params)(const chi_conf_node *entry, void **out_params,
+			    size_t *out_size);
+
+	/* Create a container's state from params (may be NULL = defaults).
+	 * Runs on a worker inside a task, so it may submit subtasks. */
+	int (*create)(chi_container *container, const void *params,
+		      size_t params_size);
+
+	/* Destroy the state; runs on a worker inside a task. */
+	void (*destroy)(chi_container *container);
+
+	/* Methods indexed by id; NULL entries are unknown methods (-ENOSYS
+	 * reply with a message naming module and id). */
+	const chi_method_fn *methods;
+	uint32_t n_methods;
+
+	/* sizeof each method's task struct, indexed by id (0 = unknown). */
+	const size_t *task_sizes;
+};
+
+#endif
