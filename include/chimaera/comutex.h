@@ -31,11 +31,16 @@ void chi_comutex_unlock(chi_comutex *m);
 
 typedef struct chi_corwlock {
 	pthread_mutex_t guard;
-	uint32_t readers;       /* readers holding it */
-	uint64_t writer_group;  /* group holding it for writing, 0 = none */
+	uint32_t readers;      /* readers holding it */
+	uint64_t writer_group; /* group holding it for writing, 0 = none */
 	uint32_t writer_depth;
-	void *waiters_head;     /* FIFO: writers are not starved */
+	void *waiters_head; /* FIFO: writers are not starved */
 	void *waiters_tail;
+	/* groups holding read locks (so a group re-enters even when a
+	 * writer waits); holds beyond the table are counted only in
+	 * `readers` */
+	uint64_t reader_group[8];
+	uint32_t reader_count[8];
 } chi_corwlock;
 
 void chi_corwlock_init(chi_corwlock *l);

@@ -26,29 +26,34 @@
 
 typedef struct chi_task {
 	/* --- public header, set by chi_task_new / the caller --- */
-	uint64_t task_id;     /* unique within this runtime */
-	uint64_t group_id;    /* TaskId group: the root task's id; subtasks
-			       * submitted from a running task inherit it
-			       * (CoMutex/CoRwLock admit a whole group) */
-	chi_pool_id pool_id;  /* pool that runs it */
-	uint32_t method;      /* method id from the module's chimaera_mod.yaml */
-	uint32_t flags;       /* CHI_TASK_* */
-	chi_pool_query query; /* which container(s); default local */
-	int32_t rc;           /* OUT: 0 or a negative errno */
+	uint64_t task_id;    /* unique within this runtime */
+	uint64_t group_id;   /* TaskId group: the root task's id; subtasks
+	                      * submitted from a running task inherit it
+	                      * (CoMutex/CoRwLock admit a whole group) */
+	chi_pool_id pool_id; /* pool that runs it */
+	uint32_t method;     /* method id from the module's chimaera_mod.yaml */
+	uint32_t flags;      /* CHI_TASK_* */
+	chi_pool_query query;  /* which container(s); default local */
+	int32_t rc;            /* OUT: 0 or a negative errno */
 	_Atomic uint32_t done; /* completion word: 0 pending, 1 complete;
-				* waiters futex-wait on it */
-	uint32_t size;        /* bytes of the whole task struct */
+	                        * waiters futex-wait on it */
+	uint32_t size;         /* bytes of the whole task struct */
 
 	/* --- runtime private: modules and clients do not touch these --- */
 	struct {
-		struct chi_task *next;   /* lane / run-queue link */
-		void *coroutine;         /* coroutine running this task */
-		void *waiter;            /* coroutine waiting for completion */
-		_Atomic uint32_t waiters; /* threads sleeping on `done` */
-		uint32_t container_id;   /* resolved container */
-		uint32_t worker;         /* worker it ran on */
-		uint32_t pending;        /* RANGE/BROADCAST copies outstanding */
-		void *parent;            /* RANGE/BROADCAST origin task */
+		struct chi_task *next;        /* ready-queue / inbox link */
+		void *coroutine;              /* coroutine running this task */
+		_Atomic uintptr_t wait_state; /* who waits: none, a sleeping
+		                               * thread, a task, or closed */
+		_Atomic uint32_t run_state;   /* suspend/resume permit */
+		uint32_t worker;              /* worker it runs on */
+		uint32_t container_id;        /* resolved container */
+		uint32_t internal;            /* runtime flags */
+		void *container;              /* resolved chi_container */
+		void *pool;                   /* pool it was counted in */
+		_Atomic uint32_t
+		    pending; /* RANGE/BROADCAST copies outstanding */
+		struct chi_task *parent; /* RANGE/BROADCAST origin task */
 	} rt;
 } chi_task;
 
