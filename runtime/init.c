@@ -76,6 +76,10 @@ static void shutdown_locked(void)
 			if (id.major == CHI_ADMIN_POOL_MAJOR &&
 			    id.minor == CHI_ADMIN_POOL_MINOR)
 				continue;
+			/* a module's destroy may have destroyed pools it
+			 * created (CTE its bdev pools) */
+			if (!chi__pool_lookup(id))
+				continue;
 			if (chi__rt.n_workers &&
 			    chi__pool_lookup(CHI_ADMIN_POOL_ID))
 				rc = admin_destroy_pool(id, 1);
@@ -280,6 +284,12 @@ int chi_init(chi_mode mode, int with_runtime)
 /* Stop the runtime; safe to call when not started. */
 void chi_finalize(void)
 {
+	if (chi__worker_current()) {
+		/* it would join the calling worker thread */
+		CHI_ERROR("runtime", "chi_finalize called on a worker thread; "
+		                     "ignored");
+		return;
+	}
 	pthread_mutex_lock(&init_lock);
 	if (atomic_load(&chi__rt.state) != CHI__RT_OFF)
 		shutdown_locked();

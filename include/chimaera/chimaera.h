@@ -43,7 +43,9 @@ int chi_init_with_loaded_config(chi_config *cfg);
 
 /*
  * Stop: waits for tasks in flight to finish, destroys pools (module destroy
- * callbacks run), joins workers.  Safe to call when not started.
+ * callbacks run) in reverse creation order, joins workers, unloads modules.
+ * Client submissions made after it began complete with -ESHUTDOWN.  Safe to
+ * call when not started; must not be called from a task.
  */
 void chi_finalize(void);
 

@@ -23,10 +23,15 @@ typedef struct chi_comutex {
 	void *waiters_tail;
 } chi_comutex;
 
+/* Initialise / destroy (destroying a held lock logs a warning). */
 void chi_comutex_init(chi_comutex *m);
 void chi_comutex_destroy(chi_comutex *m);
+/* Take the mutex.  Re-entrant for the holding group (each lock needs an
+ * unlock); others wait in FIFO order (a task suspends, a thread blocks). */
 void chi_comutex_lock(chi_comutex *m);
 int chi_comutex_trylock(chi_comutex *m); /* 0 or -EBUSY */
+/* Release one entry; the last hands the mutex to the next waiting group
+ * (and every queued waiter of that group). */
 void chi_comutex_unlock(chi_comutex *m);
 
 typedef struct chi_corwlock {
@@ -45,8 +50,13 @@ typedef struct chi_corwlock {
 
 void chi_corwlock_init(chi_corwlock *l);
 void chi_corwlock_destroy(chi_corwlock *l);
+/* Shared: waits behind earlier queued writers (FIFO), unless the caller's
+ * group already holds the lock for reading or writing. */
 void chi_corwlock_rdlock(chi_corwlock *l);
+/* Exclusive: re-entered by the writing group.  A group holding only a read
+ * lock that asks for the write lock waits for itself (no upgrades). */
 void chi_corwlock_wrlock(chi_corwlock *l);
+/* Release one read or write entry taken by the caller's group. */
 void chi_corwlock_unlock(chi_corwlock *l);
 
 #endif

@@ -78,7 +78,9 @@ typedef struct chi_future {
  * container is pinned to, or, from inside a task, the current worker).
  * An unknown pool or a bad query completes the task at once with rc -EINVAL
  * or -ENOENT and a message.  Never blocks except when the lane is full, in
- * which case it waits for room.
+ * which case it waits for room.  A completed task may be submitted again.
+ * After chi_finalize has begun, submissions from client threads complete
+ * with -ESHUTDOWN (tasks already running may still submit subtasks).
  */
 chi_future chi_submit(chi_task *task);
 

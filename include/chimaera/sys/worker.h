@@ -20,7 +20,8 @@ chi_task *chi_task_self(void);
  * Suspend the running task's coroutine until chi_task_resume(task) is
  * called; the worker runs other tasks meanwhile.  A resume that happens
  * before the suspend is not lost (a permit is kept).  Must be called inside
- * a task.
+ * a task.  The permit is a single flag (several resumes before a suspend
+ * wake it once), so wait for your condition in a loop around it.
  */
 void chi_task_suspend(void);
 

@@ -52,9 +52,13 @@ static void record(chi_container *c, chi_task *task)
 static void m_subtask(chi_container *c, chi_task *task)
 {
 	chi_test_task *t = (chi_test_task *)task, *sub;
+	chi_pool_id target = c->pool_id;
 
 	record(c, task);
-	sub = chi_task_new(sizeof(*sub), c->pool_id,
+	if (t->arg2) /* another pool: "major << 32 | minor" */
+		target =
+		    (chi_pool_id){(uint32_t)(t->arg2 >> 32), (uint32_t)t->arg2};
+	sub = chi_task_new(sizeof(*sub), target,
 	                   t->arg ? CHI_TEST_METHOD_SUBTASK
 	                          : CHI_TEST_METHOD_COUNT);
 	if (!sub) {

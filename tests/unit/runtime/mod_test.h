@@ -12,8 +12,10 @@
 
 enum {
 	CHI_TEST_METHOD_NOOP = 10,    /* rc = 0 */
-	CHI_TEST_METHOD_SUBTASK = 11, /* submit a NOOP (or `depth` levels of
-	                               * SUBTASK) to the same pool, wait */
+	CHI_TEST_METHOD_SUBTASK = 11, /* submit a COUNT (or, when arg > 0, a
+	                               * SUBTASK with arg - 1) and wait; to
+	                               * the same pool, or to pool arg2 =
+	                               * major << 32 | minor when non-zero */
 	CHI_TEST_METHOD_COUNT = 12,   /* container's counter += 1; out = id */
 	CHI_TEST_METHOD_SLEEP = 13,   /* yield until `arg` microseconds pass */
 	CHI_TEST_METHOD_LOCK = 14,    /* CoMutex critical section (see .c) */

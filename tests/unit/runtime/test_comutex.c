@@ -121,6 +121,10 @@ static void test_corwlock_threads_fifo(void **state)
 	pthread_create(&tw, NULL, rw_thread, &w);
 	usleep(20000);
 	assert_false(atomic_load(&w.acquired));
+	/* a group already reading re-enters although a writer waits */
+	chi_corwlock_rdlock(&l);
+	assert_int_equal(l.readers, 3);
+	chi_corwlock_unlock(&l);
 	/* a new reader queues behind the waiting writer (FIFO: no writer
 	 * starvation) */
 	pthread_create(&t2, NULL, rw_thread, &r2);

@@ -269,6 +269,59 @@ static void test_many_clients(void **state)
 	}
 }
 
+/* Tasks pinned to one worker waiting on subtasks pinned to the other, in
+ * both directions at once: lanes between workers, remote resumes. */
+static void *cross_client(void *arg)
+{
+	enum { N = 1500, W = 50 };
+	const chi_pool_id *pools = arg; /* [0] runs, [1] serves */
+	uint64_t target = ((uint64_t)pools[1].major << 32) | pools[1].minor;
+	long bad = 0;
+
+	for (int round = 0; round < N / W; round++) {
+		chi_test_task *t[W];
+		chi_future f[W];
+
+		for (int i = 0; i < W; i++) {
+			t[i] = rt_test_task(pools[0], CHI_TEST_METHOD_SUBTASK,
+			                    0, target);
+			f[i] = chi_submit(&t[i]->base);
+		}
+		for (int i = 0; i < W; i++) {
+			if (chi_wait(f[i]) != 0 || t[i]->out != 1 ||
+			    t[i]->worker != (int)(pools[0].major - 380))
+				bad++;
+			chi_task_free(t[i]);
+		}
+	}
+	return (void *)bad;
+}
+
+static void test_cross_worker_waits(void **state)
+{
+	chi_test_params p0 = {.pin_worker = 0}, p1 = {.pin_worker = 1};
+	chi_pool_id a = {380, 0}, b = {381, 0};
+	chi_pool_id ab[2] = {{380, 0}, {381, 0}}, ba[2] = {{381, 0}, {380, 0}};
+	pthread_t t1, t2;
+	void *bad1, *bad2;
+
+	(void)state;
+	assert_int_equal(chi_pool_get_or_create(&a, CHI_TEST_MODULE, "on_w0",
+	                                        &p0, sizeof(p0), 1),
+	                 0);
+	assert_int_equal(chi_pool_get_or_create(&b, CHI_TEST_MODULE, "on_w1",
+	                                        &p1, sizeof(p1), 1),
+	                 0);
+	pthread_create(&t1, NULL, cross_client, ab);
+	pthread_create(&t2, NULL, cross_client, ba);
+	pthread_join(t1, &bad1);
+	pthread_join(t2, &bad2);
+	assert_int_equal((long)bad1, 0);
+	assert_int_equal((long)bad2, 0);
+	assert_int_equal(chi_pool_destroy(a), 0);
+	assert_int_equal(chi_pool_destroy(b), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest one_worker[] = {
@@ -285,6 +338,7 @@ int main(void)
 	const struct CMUnitTest two_workers[] = {
 	    cmocka_unit_test(test_many_clients),
 	    cmocka_unit_test(test_subtask_nested),
+	    cmocka_unit_test(test_cross_worker_waits),
 	};
 	int fails = 0;
 
