@@ -5,6 +5,7 @@
  * (a file, created if missing and sized to `capacity`, sparse where the
  * filesystem allows; all I/O through io_uring, one ring per worker, O_DIRECT
  * with aligned buffers where supported, buffered I/O where not (tmpfs)).
+ * The environment variable CHI_BDEV_DIRECT=0 turns O_DIRECT off.
  *
  * Space is handed out by AllocateBlocks as a list of extents and returned by
  * FreeBlocks.  The allocator never overcommits: a full device answers
@@ -116,7 +117,7 @@ int chi_bdev_get_stats(chi_pool_id id, chi_bdev_stats *out);
 /*
  * Asynchronous forms for queue depth > 1: submit, then chi_wait() the
  * future and free the task with chi_task_free().  The buffer must stay
- * valid until completion.
+ * valid until completion.  Out of memory: the future's task is NULL.
  */
 chi_future chi_bdev_write_async(chi_pool_id id, uint64_t offset,
 				const void *buf, uint64_t len);
