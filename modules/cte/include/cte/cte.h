@@ -249,7 +249,9 @@ int cte_blob_fallocate(cte_client *c, cte_id blob, uint64_t off,
  * ReorganizeBlob: set the blob's score and move its blocks to the matching
  * tier before returning.  Concurrent readers and writers see the old or the
  * new placement, never a mix; the old blocks are freed.  -EINVAL unless
- * 0 <= score <= 1.
+ * 0 <= score <= 1.  On a tag it sets the tag's default score for blobs
+ * created below it (CTE_SCORE_UNSET there means "inherit" again); no data
+ * moves.
  */
 int cte_blob_set_score(cte_client *c, cte_id blob, double score);
 

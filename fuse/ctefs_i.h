@@ -1,0 +1,217 @@
+/*
+ * cte-fuse: private declarations shared by the daemon's source files.
+ *
+ * Files: main.c (command line, config, mount, daemonize, signals),
+ * config.c (the built-in default configuration), inode.c (per-inode state
+ * the kernel holds references to), ops.c (the FUSE low-level operations),
+ * xattr.c (extended attributes, including user.cte.*).
+ */
+#ifndef CTEFS_I_H
+#define CTEFS_I_H
+
+#define FUSE_USE_VERSION 312
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <fuse_lowlevel.h>
+
+#include "chimaera/chimaera.h"
+#include "cte/cte.h"
+
+#define CTEFS_VERSION "0.1.0"
+
+/* Names the daemon answers itself (see cte-fuse(1), "EXTENDED ATTRIBUTES"). */
+#define CTEFS_XATTR_SCORE     "user.cte.score"
+#define CTEFS_XATTR_PLACEMENT "user.cte.placement"
+
+/* ------------------------------------------------------------------ */
+/* Per-inode state                                                     */
+
+/* ctefs_inode.xflags: what we know about an inode's stored xattrs. */
+#define CTEFS_X_KNOWN    (1u << 0) /* HAS_ANY/HAS_SEC below are exact */
+#define CTEFS_X_HAS_ANY  (1u << 1) /* at least one stored name */
+#define CTEFS_X_HAS_SEC  (1u << 2) /* at least one "security." name */
+
+/*
+ * One inode the kernel holds references to (its lookup count is > 0).
+ * Entries are created by every reply that hands the kernel an entry
+ * (lookup, create, mkdir, mknod, symlink, link, readdirplus) and removed
+ * when FORGET brings the count to zero.  The fields are caches: CTE is the
+ * source of truth.  Protected by the stripe lock of the table it is in.
+ */
+struct ctefs_inode {
+	cte_id id;
+	uint64_t nlookup;
+	uint32_t xflags;        /* CTEFS_X_* */
+	uint32_t mode;          /* last mode seen (0 = unknown) */
+	uint32_t gid;           /* last gid seen */
+	cte_id parent;          /* directories: parent seen at lookup */
+	bool stamp_valid;       /* page cache matches stamp_mtime/size */
+	struct timespec stamp_mtime;
+	uint64_t stamp_size;
+	bool written;           /* data written since the stamp was taken */
+	bool orphan;            /* may have lost its last name: forget it */
+	bool resyncing;         /* a resync after a failed write-back runs */
+	bool wb_failed;         /* a write-back failed since the last open */
+	uint64_t wb_fail_off;   /* lowest offset whose write-back failed */
+	uint64_t open_size;     /* size at the last open */
+	int opens;              /* open handles not yet released */
+	int wb_inflight;        /* write-backs being written to CTE */
+	bool dir_score_known;   /* dir_score below is loaded */
+	double dir_score;       /* directories: default score, < 0 = none */
+	struct ctefs_inode *next;
+};
+
+#define CTEFS_STRIPES 64
+
+/* synchronization: each stripe has its own mutex guarding its chains. */
+struct ctefs_stripe {
+	pthread_mutex_t lock;
+	struct ctefs_inode **buckets; /* protected by lock */
+	size_t n_buckets;
+	size_t n_inodes;
+};
+
+struct ctefs_itable {
+	struct ctefs_stripe stripes[CTEFS_STRIPES];
+};
+
+int ctefs__itable_init(struct ctefs_itable *t);
+void ctefs__itable_destroy(struct ctefs_itable *t);
+/* Add n lookups to id (creating its entry); 0 or -ENOMEM. */
+int ctefs__inode_ref(struct ctefs_itable *t, cte_id id, uint64_t n);
+/*
+ * Drop n lookups; true when the count reached zero (entry removed), and
+ * then *orphan says whether the inode may have lost its last name.
+ */
+bool ctefs__inode_unref(struct ctefs_itable *t, cte_id id, uint64_t n,
+			bool *orphan);
+/* Mark an inode that may have lost its last name; false if not in the
+ * table (the kernel holds no reference: forget it now). */
+bool ctefs__inode_mark_orphan(struct ctefs_itable *t, cte_id id);
+/* Note a data write; ctefs__inode_take_written() returns and clears it. */
+void ctefs__inode_mark_written(struct ctefs_itable *t, cte_id id);
+bool ctefs__inode_take_written(struct ctefs_itable *t, cte_id id);
+/* Remember attributes seen in a reply (mode, gid). */
+void ctefs__inode_note_attr(struct ctefs_itable *t, const cte_attr *a);
+/* Remember the parent of a directory. */
+void ctefs__inode_note_parent(struct ctefs_itable *t, cte_id id,
+			      cte_id parent);
+/* Cached mode, gid and parent; false if the inode has no entry/unknown. */
+bool ctefs__inode_cached(struct ctefs_itable *t, cte_id id, uint32_t *mode,
+			 uint32_t *gid, cte_id *parent);
+uint32_t ctefs__inode_xflags(struct ctefs_itable *t, cte_id id);
+void ctefs__inode_xflags_set(struct ctefs_itable *t, cte_id id,
+			     uint32_t set, uint32_t clear);
+/*
+ * keep_cache decision: true when the stamp is valid and equals (mtime,
+ * size); the stamp is then set to (mtime, size) in every case.
+ */
+bool ctefs__inode_stamp_check(struct ctefs_itable *t, cte_id id,
+			      const struct timespec *mtime, uint64_t size);
+void ctefs__inode_stamp_set(struct ctefs_itable *t, cte_id id,
+			    const struct timespec *mtime, uint64_t size);
+void ctefs__inode_stamp_clear(struct ctefs_itable *t, cte_id id);
+/* A directory's default score as cached (see xattr.c); false if unknown. */
+bool ctefs__inode_dir_score(struct ctefs_itable *t, cte_id id, double *out);
+void ctefs__inode_set_dir_score(struct ctefs_itable *t, cte_id id,
+				double score);
+/*
+ * Write-back failure bookkeeping (see ops.c, "failed write-back"):
+ * note_open records the size at open and ends an earlier failure episode;
+ * note_wb_failure records a failed offset (true when it starts an episode
+ * or lowers the failed offset); wb_begin counts a write-back in flight and
+ * says whether it ends past the first failed offset (then it must be
+ * refused; *fail_off gets that offset); wb_end ends it and says whether it
+ * was the last in flight of a failure episode;
+ * wb_failure returns the episode (false if none).
+ */
+void ctefs__inode_note_open(struct ctefs_itable *t, cte_id id, uint64_t size);
+bool ctefs__inode_note_wb_failure(struct ctefs_itable *t, cte_id id,
+				  uint64_t off);
+bool ctefs__inode_wb_begin(struct ctefs_itable *t, cte_id id, uint64_t end,
+			   uint64_t *fail_off);
+bool ctefs__inode_wb_end(struct ctefs_itable *t, cte_id id);
+bool ctefs__inode_wb_failure(struct ctefs_itable *t, cte_id id,
+			     uint64_t *fail_off, uint64_t *open_size);
+/* Count open handles (delta +1 on open, -1 after release). */
+void ctefs__inode_opens(struct ctefs_itable *t, cte_id id, int delta);
+/* True while a write-back failure episode runs and handles are open or
+ * the resync thread (which holds a kernel reference) still runs. */
+bool ctefs__inode_stale_open(struct ctefs_itable *t, cte_id id);
+/* Claim the inode's resync slot (false: one is running); release it. */
+bool ctefs__inode_resync_start(struct ctefs_itable *t, cte_id id);
+void ctefs__inode_resync_done(struct ctefs_itable *t, cte_id id);
+
+/* ------------------------------------------------------------------ */
+/* The daemon                                                          */
+
+struct ctefs_opts {
+	const char *mountpoint;
+	const char *config_path; /* -c / -o config= / SOURCE naming a file */
+	bool foreground;
+	bool debug;
+	bool single_thread;
+	bool writeback;          /* -o no_writeback turns it off */
+	bool read_only;          /* -o ro (for -o remount) */
+	bool show_help;
+	bool show_version;
+	double attr_timeout;
+	double entry_timeout;
+	unsigned max_threads;
+	char *fuse_opts;         /* comma list handed to libfuse (malloc'd) */
+};
+
+struct ctefs {
+	cte_client cte;
+	volatile int init_done;  /* set by op_init (read by main's tuner) */
+	struct ctefs_opts opts;
+	struct fuse_session *se;
+	struct ctefs_itable itab;
+};
+
+/* The low-level operation table (ops.c). */
+extern const struct fuse_lowlevel_ops ctefs__ops;
+
+/* xattr operations (xattr.c), referenced from ctefs__ops. */
+void ctefs__setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		     const char *value, size_t size, int flags);
+void ctefs__getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		     size_t size);
+void ctefs__listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void ctefs__removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+/* The default score for new objects in directory `dir` (CTE_SCORE_UNSET:
+ * let CTE inherit). */
+double ctefs__dir_default_score(struct ctefs *fs, cte_id dir);
+
+/*
+ * Parse a user.cte.score value: a decimal number in [0, 1], optionally
+ * followed by a newline.  0 and *out, or -EINVAL (empty, not a number,
+ * nan, inf, out of range).
+ */
+int ctefs__parse_score(const char *value, size_t size, double *out);
+
+/* Append opt to the comma-separated *list (malloc'd); 0 or -ENOMEM. */
+int ctefs__append_opt(char **list, const char *opt);
+
+/*
+ * Parse the command line into *o; 0, or -EINVAL with a message printed.
+ * With -o remount it remounts o->mountpoint and exits.
+ */
+int ctefs__parse_args(struct ctefs_opts *o, int argc, char **argv);
+
+/*
+ * Load the configuration: o->config_path or the runtime's lookup order.
+ * When that yields the built-in default or a config without a CTE pool,
+ * generate the daemon's default (RAM tier + file tier) and print it.
+ * *out_pool receives the CTE pool name (malloc'd).  Errors: -errno with
+ * chi_error_last() set.
+ */
+int ctefs__config_load(chi_config **out, char **out_pool,
+		       const char *config_path, bool verbose);
+
+#endif

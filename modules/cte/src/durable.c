@@ -1,0 +1,501 @@
+/*
+ * Durability: CTE's metadata journal (the journal library is journal.c;
+ * the plan this follows is ../JOURNAL.md).
+ *
+ * DESIGN
+ * Records: after-images of objects (ns.c, "images"): the journal record's
+ * type byte is the image kind, its payload the image body.  Every
+ * cte__meta_changed() call (under ns_lock) adds the changed object's image
+ * to core->txn; cte__ns_unlock() commits the section's records as one
+ * group before it drops ns_lock, so sequence order is mutation order and a
+ * rename or a write replays entirely or not at all.  Appends never wait for
+ * I/O.
+ * Threads: the journal's flusher thread (group commit; pre_sync fdatasyncs
+ * the file targets through our own descriptors, so no runtime task is
+ * involved; on_durable releases deferred frees) and its checkpointer
+ * thread (snapshot = cte__state_save, a consistent moment under quiesce).
+ * Data before metadata: data is written before the record that maps it is
+ * appended, and pre_sync makes it stable before the record is.  Blocks
+ * that stop being mapped are freed only once the record unmapping them is
+ * durable (pending_free, guarded by free_lock).
+ * Waiting: a task never blocks its worker on the journal: it queues an
+ * async waiter and suspends its coroutine; the flusher resumes it.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "chimaera/bdev/bdev.h"
+#include "chimaera/error.h"
+#include "chimaera/log.h"
+#include "chimaera/sys/worker.h"
+#include "core_i.h"
+
+#define TARGET_FILE_NAME "cte-target.bdev" /* as target.c */
+#define LOCK_WAIT_TRIES 150                 /* x 100 ms */
+
+/* ------------------------------------------------------------------ */
+/* records                                                              */
+
+static void add_image(struct cte_core *core)
+{
+	struct cte_buf *b = &core->meta_buf;
+	size_t at = 0;
+
+	/* the buffer holds [kind u8][len u32][body] records */
+	while (at + 5 <= b->len) {
+		uint32_t len;
+
+		memcpy(&len, b->p + at + 1, sizeof(len));
+		cte__journal_txn_add(&core->txn, b->p[at], b->p + at + 5, len);
+		at += 5 + len;
+	}
+	b->len = 0;
+}
+
+static void hook(void *arg, enum cte_meta_kind kind, cte_id id, cte_id aux)
+{
+	struct cte_core *core = arg;
+	int rc;
+
+	(void)aux;
+	core->meta_buf.len = 0;
+	switch (kind) {
+	case CTE_META_TARGET:
+		rc = cte__targets_image(core, &core->meta_buf);
+		break;
+	case CTE_META_DATA:
+		rc = cte__obj_image_range_locked(
+		    core, id, core->data_lo, core->data_hi, &core->meta_buf);
+		break;
+	default: /* images are whole objects: one record says it all */
+		rc = cte__obj_image_locked(core, id, 0, &core->meta_buf);
+		break;
+	}
+	if (rc) {
+		core->txn.err = rc; /* commit reports it */
+		return;
+	}
+	add_image(core);
+}
+
+void cte__meta_data_changed(struct cte_core *core, cte_id id, uint64_t lo,
+                            uint64_t hi)
+{
+	core->data_lo = lo;
+	core->data_hi = hi;
+	cte__meta_changed(core, CTE_META_DATA, id, CTE_ID_NONE);
+}
+
+void cte__ns_unlock(struct cte_core *core)
+{
+	if (core->journal && (core->txn.n || core->txn.err)) {
+		uint64_t seq = 0;
+		int rc =
+		    cte__journal_txn_commit(core->journal, &core->txn, &seq);
+
+		if (rc)
+			CHI_ERROR("cte",
+			          "metadata journal: %s (changes are not "
+			          "being recorded)",
+			          strerror(-rc));
+		else
+			atomic_store(&core->last_seq, seq);
+	}
+	pthread_mutex_unlock(&core->ns_lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* deferred frees                                                       */
+
+static void free_now(struct cte_core *core, uint32_t target,
+                     const chi_bdev_block *blk)
+{
+	int rc = chi_bdev_free(cte__target_pool(core, target), blk, 1);
+
+	if (rc)
+		CHI_WARN("cte", "freeing %llu bytes at %llu on target %u: %d",
+		         (unsigned long long)blk->size,
+		         (unsigned long long)blk->offset, target, rc);
+	atomic_fetch_sub(&core->targets[target].used_bytes, blk->size);
+}
+
+void cte__durable_defer_free(struct cte_core *core, uint32_t target,
+                             const chi_bdev_block *blk)
+{
+	struct cte_pending_free *p;
+
+	if (!core->journal || cte__target_volatile(core, target)) {
+		free_now(core, target, blk);
+		return;
+	}
+	pthread_mutex_lock(&core->free_lock);
+	if (core->n_pending == core->cap_pending) {
+		size_t cap = core->cap_pending ? core->cap_pending * 2 : 64;
+
+		p = realloc(core->pending_free, cap * sizeof(*p));
+		if (!p) { /* cannot defer: leak the space rather than risk it */
+			pthread_mutex_unlock(&core->free_lock);
+			CHI_WARN("cte",
+			         "out of memory: %llu bytes not reused "
+			         "until restart",
+			         (unsigned long long)blk->size);
+			return;
+		}
+		core->pending_free = p;
+		core->cap_pending = cap;
+	}
+	/* the unmapping record was committed before this call */
+	core->pending_free[core->n_pending++] = (struct cte_pending_free){
+	    .seq = atomic_load(&core->last_seq), .target = target, .blk = *blk};
+	pthread_mutex_unlock(&core->free_lock);
+}
+
+/* Take the entries with seq <= upto out of the list into *out. */
+static size_t take_pending(struct cte_core *core, uint64_t upto,
+                           struct cte_pending_free **out)
+{
+	struct cte_pending_free *ready = NULL;
+	size_t n = 0, k = 0, i;
+
+	pthread_mutex_lock(&core->free_lock);
+	for (i = 0; i < core->n_pending; i++)
+		n += core->pending_free[i].seq <= upto;
+	if (n)
+		ready = malloc(n * sizeof(*ready));
+	if (ready) {
+		size_t keep = 0;
+
+		for (i = 0; i < core->n_pending; i++) {
+			if (core->pending_free[i].seq <= upto)
+				ready[k++] = core->pending_free[i];
+			else
+				core->pending_free[keep++] =
+				    core->pending_free[i];
+		}
+		core->n_pending = keep;
+	}
+	pthread_mutex_unlock(&core->free_lock);
+	*out = ready;
+	return k;
+}
+
+bool cte__durable_reclaim(struct cte_core *core)
+{
+	struct cte_pending_free *ready;
+	size_t n = take_pending(core, atomic_load(&core->durable_seq), &ready);
+
+	for (size_t i = 0; i < n; i++)
+		free_now(core, ready[i].target, &ready[i].blk);
+	free(ready);
+	return n > 0;
+}
+
+/* on_durable: runs on the flusher thread, which must not wait on the
+ * runtime; the frees (bdev tasks) happen on the next reclaim from a task
+ * or client thread instead. */
+static void on_durable(void *arg, uint64_t seq)
+{
+	struct cte_core *core = arg;
+	uint64_t cur = atomic_load(&core->durable_seq);
+
+	while (seq > cur &&
+	       !atomic_compare_exchange_weak(&core->durable_seq, &cur, seq))
+		;
+}
+
+/* pre_sync: data the records point to is stable before they are. */
+static int pre_sync(void *arg)
+{
+	struct cte_core *core = arg;
+	int rc = 0;
+
+	for (size_t i = 0; i < CTE_MAX_TARGETS; i++)
+		if (core->sync_fds[i] >= 0 && fdatasync(core->sync_fds[i]) &&
+		    !rc)
+			rc = -errno;
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* waiting for durability                                               */
+
+struct task_waiter {
+	cte_journal_waiter w;
+	chi_task *task;
+	_Atomic int done;
+	int rc;
+};
+
+static void waiter_done(cte_journal_waiter *w, int rc)
+{
+	struct task_waiter *tw = (struct task_waiter *)w;
+
+	tw->rc = rc;
+	atomic_store(&tw->done, 1);
+	chi_task_resume(tw->task);
+}
+
+int cte__durable_wait(struct cte_core *core)
+{
+	uint64_t seq = atomic_load(&core->last_seq);
+	chi_task *self = chi_task_self();
+	int rc;
+
+	if (!core->journal)
+		return 0;
+	if (!self) {
+		rc = cte__journal_sync_to(core->journal, seq, true);
+	} else {
+		struct task_waiter tw = {.w = {.seq = seq, .done = waiter_done},
+		                         .task = self};
+
+		rc = cte__journal_sync_async(core->journal, &tw.w);
+		if (rc == 1) {
+			rc = 0;
+		} else if (!rc) {
+			while (!atomic_load(&tw.done))
+				chi_task_suspend();
+			rc = tw.rc;
+		}
+	}
+	if (!rc) {
+		on_durable(core, seq);
+		cte__durable_reclaim(core);
+	}
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* checkpoints and replay                                               */
+
+static int snapshot(cte_journal_ckpt *w, uint64_t covered_seq, void *arg)
+{
+	struct cte_core *core = arg;
+	struct cte_buf buf = {0};
+	size_t at = 0;
+	int rc;
+
+	rc = cte__state_save(core, &buf);
+	while (!rc && at + 5 <= buf.len) {
+		uint32_t len;
+
+		memcpy(&len, buf.p + at + 1, sizeof(len));
+		rc = cte__journal_ckpt_put(w, buf.p[at], buf.p + at + 5, len);
+		at += 5 + len;
+	}
+	CHI_DEBUG("cte", "checkpoint covering record %llu: %zu bytes (%d)",
+	          (unsigned long long)covered_seq, buf.len, rc);
+	cte__buf_free(&buf);
+	return rc;
+}
+
+struct replay_ctx {
+	struct cte_core *core;
+	uint32_t slot_map[CTE_MAX_TARGETS];
+};
+
+static int replay_record(void *arg, uint8_t type, uint64_t seq,
+                         const void *payload, uint32_t len)
+{
+	struct replay_ctx *ctx = arg;
+	int rc = cte__image_apply(ctx->core, type, payload, len, ctx->slot_map);
+
+	if (rc)
+		chi_error_set(rc,
+		              "cte: metadata journal record %llu: cannot "
+		              "apply it (%s)",
+		              (unsigned long long)seq, strerror(-rc));
+	return rc;
+}
+
+/* The journal directory: metadata_log_path, else beside the first file
+ * target.  Empty when every target is volatile. */
+static void journal_dir(struct cte_core *core, char *out, size_t size)
+{
+	struct stat sb;
+
+	out[0] = '\0';
+	if (core->params.metadata_log_path[0]) {
+		snprintf(out, size, "%s", core->params.metadata_log_path);
+		return;
+	}
+	for (uint32_t i = 0; i < core->n_target_slots; i++) {
+		const struct cte_target *t = &core->targets[i];
+		char tmp[4096];
+
+		if (!t->active || t->is_volatile)
+			continue;
+		if (!stat(t->name, &sb) && S_ISDIR(sb.st_mode)) {
+			snprintf(out, size, "%s", t->name);
+		} else {
+			snprintf(tmp, sizeof(tmp), "%s", t->name);
+			snprintf(out, size, "%s", dirname(tmp));
+		}
+		return;
+	}
+}
+
+static void open_sync_fds(struct cte_core *core)
+{
+	struct stat sb;
+
+	for (uint32_t i = 0; i < CTE_MAX_TARGETS; i++) {
+		const struct cte_target *t = &core->targets[i];
+		char path[4200];
+
+		core->sync_fds[i] = -1;
+		if (i >= core->n_target_slots || !t->active || t->is_volatile)
+			continue;
+		if (!stat(t->name, &sb) && S_ISDIR(sb.st_mode))
+			snprintf(path, sizeof(path), "%s/%s", t->name,
+			         TARGET_FILE_NAME);
+		else
+			snprintf(path, sizeof(path), "%s", t->name);
+		core->sync_fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+		if (core->sync_fds[i] < 0)
+			CHI_WARN("cte", "%s: %s: fsync cannot flush it", path,
+			         strerror(errno));
+	}
+}
+
+static void close_sync_fds(struct cte_core *core)
+{
+	for (size_t i = 0; i < CTE_MAX_TARGETS; i++) {
+		if (core->sync_fds[i] >= 0)
+			close(core->sync_fds[i]);
+		core->sync_fds[i] = -1;
+	}
+}
+
+int cte__durable_open(struct cte_core *core)
+{
+	struct replay_ctx *ctx = NULL;
+	cte_journal_report report;
+	cte_journal_opts opts;
+	char *dir = core->journal_dir;
+	int rc;
+
+	journal_dir(core, dir, sizeof(core->journal_dir));
+	if (!dir[0]) {
+		CHI_WARN("cte",
+		         "only volatile (RAM) targets are configured: "
+		         "tags, blobs and their data live in memory only and "
+		         "nothing persists after unmount or a crash; add a "
+		         "bdev_type: file target to keep them");
+		return 0;
+	}
+	if (!core->params.metadata_journal) {
+		CHI_WARN("cte", "metadata_journal is off: nothing persists "
+		                "after unmount or a crash");
+		dir[0] = '\0';
+		return 0;
+	}
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return chi_error_set(-errno,
+		                     "cte: metadata journal directory "
+		                     "%s: %s",
+		                     dir, strerror(errno));
+	ctx = calloc(1, sizeof(*ctx));
+	if (!ctx)
+		return -ENOMEM;
+	ctx->core = core;
+	for (size_t i = 0; i < CTE_MAX_TARGETS; i++)
+		ctx->slot_map[i] = UINT32_MAX;
+	/* A previous process may still be finishing its shutdown (umount
+	 * returns before the daemon exits): wait for its lock a while. */
+	for (int tries = 0;; tries++) {
+		rc = cte__journal_replay(dir, CTE_JOURNAL_REPAIR, replay_record,
+		                         replay_record, ctx, &report);
+		if (rc != -EBUSY || tries == LOCK_WAIT_TRIES)
+			break;
+		if (tries == 10)
+			CHI_WARN("cte", "%s: waiting for the process using the "
+			         "journal to exit", dir);
+		usleep(100 * 1000);
+	}
+	if (rc)
+		goto out;
+	cte__state_drop_orphans(core);
+	rc = cte__state_reserve(core);
+	if (rc == -EEXIST)
+		rc = chi_error_set(-EUCLEAN,
+		                   "cte: two blobs share blocks in "
+		                   "%s; run cte-fsck on it",
+		                   dir);
+	if (rc)
+		goto out;
+	if (core->replay_dropped_bytes)
+		CHI_WARN("cte",
+		         "%llu bytes held on volatile or missing targets "
+		         "were lost; they read as zeros",
+		         (unsigned long long)core->replay_dropped_bytes);
+	if (report.records || report.checkpoint_present)
+		CHI_INFO("cte",
+		         "metadata journal %s: checkpoint %s, %llu "
+		         "records replayed%s",
+		         dir, report.checkpoint_present ? "loaded" : "absent",
+		         (unsigned long long)report.records,
+		         report.torn ? ", torn tail discarded" : "");
+	CHI_INFO("cte", "metadata journal in %s", dir);
+	open_sync_fds(core);
+	memset(&opts, 0, sizeof(opts));
+	opts.flush_period_ms = core->params.flush_metadata_period_ms;
+	opts.pre_sync = pre_sync;
+	opts.on_durable = on_durable;
+	opts.hook_arg = core;
+	opts.snapshot = snapshot;
+	opts.checkpoint_bytes = core->params.checkpoint_log_size;
+	opts.checkpoint_period_ms = core->params.checkpoint_period_ms;
+	rc = cte__journal_open(&core->journal, dir, &opts);
+	if (rc)
+		goto out;
+	atomic_store(&core->last_seq, report.last_seq > report.checkpoint_seq
+	                                  ? report.last_seq
+	                                  : report.checkpoint_seq);
+	core->meta_hook = hook;
+	core->meta_hook_arg = core;
+	/* the replayed state becomes the new base; the log restarts small */
+	rc = cte__journal_checkpoint(core->journal, snapshot, core);
+out:
+	if (rc) {
+		if (core->journal)
+			cte__journal_close(core->journal);
+		core->journal = NULL;
+		core->meta_hook = NULL;
+		close_sync_fds(core);
+	}
+	free(ctx);
+	return rc;
+}
+
+void cte__durable_close(struct cte_core *core)
+{
+	int rc;
+
+	if (!core->journal)
+		return;
+	rc = cte__sync_all(core);
+	if (rc)
+		CHI_WARN("cte", "at shutdown: %s", chi_error_last());
+	rc = cte__journal_checkpoint(core->journal, snapshot, core);
+	if (rc)
+		CHI_WARN("cte", "final checkpoint: %s", strerror(-rc));
+	pthread_mutex_lock(&core->ns_lock);
+	core->meta_hook = NULL;
+	pthread_mutex_unlock(&core->ns_lock);
+	rc = cte__journal_close(core->journal);
+	if (rc)
+		CHI_ERROR("cte", "closing the metadata journal: %s",
+		          strerror(-rc));
+	core->journal = NULL;
+	atomic_store(&core->durable_seq, UINT64_MAX);
+	cte__durable_reclaim(core);
+	close_sync_fds(core);
+}

@@ -1,0 +1,2388 @@
+/*
+ * syscall_exerciser: drive a directory (a cte-fuse mount, or tmpfs/ext4 for
+ * reference) through the system calls ordinary tools make, and check results
+ * and errno values.
+ *
+ *   syscall_exerciser [-v] [-t NAME[,NAME...]] [-l] DIR
+ *
+ * Every test runs in its own fresh subdirectory DIR/sx.<pid>/<test>.  A
+ * failed check prints "FAIL <test>: <what> (<file>:<line>): <errno>" and the
+ * test goes on where that makes sense; a summary line "N passed, N failed"
+ * ends the run and the exit status is 1 when anything failed.  Each test has
+ * an alarm (SX_TEST_TIMEOUT seconds, default 60) so a hung call names the
+ * test it hung in.
+ *
+ * Where a FUSE filesystem may legitimately differ from tmpfs/ext4, the check
+ * says so in a comment.
+ *
+ * DESIGN (threads): only the "threads" test starts threads; each writes its
+ * own disjoint stripes of one file through a shared descriptor and through
+ * its own descriptor, then the main thread verifies the whole file after all
+ * have been joined.  Failures inside threads are counted atomically.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)
+#endif
+
+#define MIB (1024 * 1024)
+
+static const char *cur_test;
+static atomic_int cur_failures;
+static int verbose;
+static char base_dir[PATH_MAX];
+
+static void fail_at(const char *file, int line, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void fail_at(const char *file, int line, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	int nth = atomic_fetch_add(&cur_failures, 1) + 1;
+	if (nth > 20) {
+		if (nth == 21)
+			printf("FAIL %s: more failures not shown\n", cur_test);
+		return;
+	}
+	flockfile(stdout);
+	printf("FAIL %s: ", cur_test);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf(" (%s:%d)", file, line);
+	if (err)
+		printf(": errno %d %s", err, strerror(err));
+	printf("\n");
+	fflush(stdout);
+	funlockfile(stdout);
+}
+
+/* CHECK: a condition; on failure report it with the errno it left (0 when
+ * the failure was a wrong value, not a failed call). */
+#define CHECK(cond, ...)                                                       \
+	do {                                                                   \
+		errno = 0;                                                     \
+		int check_ok__ = !!(cond);                                     \
+		int check_errno__ = errno;                                     \
+		if (!check_ok__)                                               \
+			fail_at(__FILE__, __LINE__, check_errno__,             \
+			        __VA_ARGS__);                                  \
+	} while (0)
+
+/* REQUIRE: as CHECK, but the test cannot go on without it. */
+#define REQUIRE(cond, ...)                                                     \
+	do {                                                                   \
+		errno = 0;                                                     \
+		int check_ok__ = !!(cond);                                     \
+		int check_errno__ = errno;                                     \
+		if (!check_ok__) {                                             \
+			fail_at(__FILE__, __LINE__, check_errno__,             \
+			        __VA_ARGS__);                                  \
+			return;                                                \
+		}                                                              \
+	} while (0)
+
+/* CHECK_OK: a call returning 0 (or >= 0) on success, -1 and errno. */
+#define CHECK_OK(call)   CHECK((call) >= 0, "%s", #call)
+#define REQUIRE_OK(call) REQUIRE((call) >= 0, "%s", #call)
+
+/* CHECK_ERR: a call that must fail with a given errno. */
+#define CHECK_ERR(call, want)                                                  \
+	do {                                                                   \
+		errno = 0;                                                     \
+		long check_ret__ = (long)(call);                               \
+		int check_err__ = errno;                                       \
+		if (check_ret__ != -1 || check_err__ != (want))                \
+			fail_at(__FILE__, __LINE__, 0,                         \
+			        "%s: expected -1/%s, got %ld/%s", #call,       \
+			        strerrorname_np(want), check_ret__,            \
+			        check_ret__ == -1 && check_err__               \
+			            ? strerrorname_np(check_err__)             \
+			            : "no error");                             \
+	} while (0)
+
+#define CHECK_EQ_LL(what, want, got)                                           \
+	do {                                                                   \
+		long long w__ = (long long)(want), g__ = (long long)(got);     \
+		if (w__ != g__)                                                \
+			fail_at(__FILE__, __LINE__, 0,                         \
+			        "%s: expected %lld, got %lld", what, w__,      \
+			        g__);                                          \
+	} while (0)
+
+/* ---------------------------------------------------------------------- */
+/* small helpers */
+
+static char *path_of(char *buf, const char *name)
+{
+	if (snprintf(buf, PATH_MAX, "%s/%s", base_dir, name) >= PATH_MAX)
+		abort(); /* only t_deep_path builds long paths, by hand */
+	return buf;
+}
+
+#define P(name) path_of((char[PATH_MAX]){0}, name)
+
+static uint8_t pattern_byte(uint64_t off, uint32_t seed)
+{
+	uint64_t x = off * 0x9E3779B97F4A7C15ull + seed;
+
+	x ^= x >> 29;
+	return (uint8_t)(x ^ (x >> 11));
+}
+
+static void fill_pattern(uint8_t *buf, size_t len, uint64_t off, uint32_t seed)
+{
+	for (size_t i = 0; i < len; i++)
+		buf[i] = pattern_byte(off + i, seed);
+}
+
+/* Index of the first byte not matching the pattern, or -1. */
+static long check_pattern(const uint8_t *buf, size_t len, uint64_t off,
+                          uint32_t seed)
+{
+	for (size_t i = 0; i < len; i++)
+		if (buf[i] != pattern_byte(off + i, seed))
+			return (long)i;
+	return -1;
+}
+
+static long first_nonzero(const uint8_t *buf, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (buf[i])
+			return (long)i;
+	return -1;
+}
+
+static ssize_t write_full(int fd, const void *buf, size_t len, off_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pwrite(fd, (const char *)buf + done, len - done,
+		                   off + (off_t)done);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+static ssize_t read_full(int fd, void *buf, size_t len, off_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, (char *)buf + done, len - done,
+		                  off + (off_t)done);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+/* Create NAME holding LEN pattern bytes (seed SEED); returns 0 or -1. */
+static int make_file(const char *path, size_t len, uint32_t seed)
+{
+	uint8_t *buf = malloc(len ? len : 1);
+	int fd, ret = -1;
+
+	if (!buf)
+		return -1;
+	fill_pattern(buf, len, 0, seed);
+	fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+	if (fd >= 0) {
+		if (write_full(fd, buf, len, 0) == (ssize_t)len)
+			ret = 0;
+		if (close(fd) < 0)
+			ret = -1;
+	}
+	free(buf);
+	return ret;
+}
+
+/* 1 when PATH holds exactly LEN pattern bytes of SEED. */
+static int file_has_pattern(const char *path, size_t len, uint32_t seed)
+{
+	uint8_t *buf = malloc(len + 1);
+	int fd, ok = 0;
+
+	if (!buf)
+		return 0;
+	fd = open(path, O_RDONLY);
+	if (fd >= 0) {
+		ssize_t n = read_full(fd, buf, len + 1, 0);
+		ok = n == (ssize_t)len && check_pattern(buf, len, 0, seed) < 0;
+		close(fd);
+	}
+	free(buf);
+	return ok;
+}
+
+static int ts_after(struct timespec a, struct timespec b)
+{
+	return a.tv_sec > b.tv_sec ||
+	       (a.tv_sec == b.tv_sec && a.tv_nsec > b.tv_nsec);
+}
+
+static int ts_eq(struct timespec a, struct timespec b)
+{
+	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+static void nap(void)
+{
+	/* Longer than the coarse clock tick timestamps come from. */
+	struct timespec t = {0, 30 * 1000 * 1000};
+
+	nanosleep(&t, NULL);
+}
+
+static int count_entries(const char *path, int *dups)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	int n = 0;
+
+	*dups = 0;
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* ---------------------------------------------------------------------- */
+/* the tests */
+
+static void t_open_flags(void)
+{
+	char buf[64];
+	struct stat st;
+	int fd;
+
+	REQUIRE_OK(fd = open(P("f"), O_CREAT | O_EXCL | O_RDWR, 0644));
+	CHECK(write(fd, "hello world", 11) == 11, "write 11 bytes");
+	CHECK_OK(close(fd));
+
+	CHECK_ERR(open(P("f"), O_CREAT | O_EXCL | O_RDWR, 0644), EEXIST);
+	CHECK_ERR(open(P("missing"), O_RDONLY), ENOENT);
+	CHECK_ERR(open(P("f/x"), O_RDONLY), ENOTDIR);
+	CHECK_ERR(open(P("f"), O_RDONLY | O_DIRECTORY), ENOTDIR);
+	CHECK_ERR(open(base_dir, O_WRONLY), EISDIR);
+
+	/* O_CREAT without O_EXCL on an existing file keeps its data */
+	REQUIRE_OK(fd = open(P("f"), O_CREAT | O_RDWR, 0600));
+	CHECK(fstat(fd, &st) == 0 && st.st_size == 11, "size kept: %lld",
+	      (long long)st.st_size);
+	CHECK((st.st_mode & 07777) == 0644, "mode kept: %o",
+	      st.st_mode & 07777);
+	close(fd);
+
+	/* O_APPEND: writes land at the end whatever the offset */
+	REQUIRE_OK(fd = open(P("f"), O_WRONLY | O_APPEND));
+	CHECK(lseek(fd, 0, SEEK_SET) == 0, "lseek 0");
+	CHECK(write(fd, "!!", 2) == 2, "append write");
+	CHECK(lseek(fd, 0, SEEK_CUR) == 13, "offset after append");
+	/* pwrite on O_APPEND appends on Linux (documented bug in pwrite(2)) */
+	close(fd);
+	REQUIRE_OK(fd = open(P("f"), O_RDONLY));
+	memset(buf, 0, sizeof(buf));
+	CHECK(read(fd, buf, sizeof(buf)) == 13, "read 13");
+	CHECK(memcmp(buf, "hello world!!", 13) == 0, "content '%s'", buf);
+	close(fd);
+
+	/* O_TRUNC */
+	REQUIRE_OK(fd = open(P("f"), O_WRONLY | O_TRUNC));
+	CHECK(fstat(fd, &st) == 0 && st.st_size == 0, "size after O_TRUNC %lld",
+	      (long long)st.st_size);
+	close(fd);
+	CHECK(stat(P("f"), &st) == 0 && st.st_size == 0,
+	      "stat size after O_TRUNC");
+
+	/* the create mode honours the umask; read-only modes apply after */
+	mode_t old = umask(022);
+	REQUIRE_OK(fd = open(P("ro"), O_CREAT | O_EXCL | O_RDWR, 0444));
+	CHECK(write(fd, "x", 1) == 1,
+	      "write through the fd that created a 0444 file");
+	close(fd);
+	umask(old);
+	CHECK(stat(P("ro"), &st) == 0 && (st.st_mode & 07777) == 0444,
+	      "mode 0444: %o", st.st_mode & 07777);
+
+	/* mknod of a regular file */
+	CHECK_OK(mknod(P("node"), S_IFREG | 0640, 0));
+	CHECK(stat(P("node"), &st) == 0 && S_ISREG(st.st_mode) &&
+	          (st.st_mode & 07777) == 0640 && st.st_size == 0,
+	      "mknod regular file: mode %o", st.st_mode);
+	CHECK_ERR(mknod(P("node"), S_IFREG | 0640, 0), EEXIST);
+}
+
+static void t_read_write(void)
+{
+	enum { LEN = 3 * MIB + 123 };
+	uint8_t *buf = malloc(LEN), *rd = malloc(LEN);
+	int fd;
+	long bad;
+
+	REQUIRE(buf && rd, "malloc");
+	fill_pattern(buf, LEN, 0, 1);
+	REQUIRE_OK(fd = open(P("f"), O_CREAT | O_RDWR, 0644));
+	/* sequential writes of odd sizes */
+	size_t done = 0, step = 1000;
+	while (done < LEN) {
+		size_t n = LEN - done < step ? LEN - done : step;
+		ssize_t w = write(fd, buf + done, n);
+		if (w <= 0) {
+			CHECK(0, "write at %zu", done);
+			break;
+		}
+		done += (size_t)w;
+		step = step * 3 % 300007 + 1;
+	}
+	CHECK(lseek(fd, 0, SEEK_CUR) == LEN, "offset after writes");
+	CHECK(read_full(fd, rd, LEN, 0) == LEN, "read back");
+	bad = check_pattern(rd, LEN, 0, 1);
+	CHECK(bad < 0, "data differs at %ld", bad);
+
+	/* reads at odd offsets and lengths */
+	for (off_t off = 1; off < LEN; off = off * 7 + 4093) {
+		size_t len =
+		    (size_t)(LEN - off) < 70001 ? (size_t)(LEN - off) : 70001;
+		ssize_t n = pread(fd, rd, len, off);
+		CHECK(n == (ssize_t)len, "pread %zu at %lld: %zd", len,
+		      (long long)off, n);
+		if (n > 0) {
+			bad = check_pattern(rd, (size_t)n, (uint64_t)off, 1);
+			CHECK(bad < 0, "pread at %lld differs at +%ld",
+			      (long long)off, bad);
+		}
+	}
+	/* short read at EOF, 0 past EOF */
+	CHECK(pread(fd, rd, 100, LEN - 10) == 10, "short read at EOF");
+	CHECK(pread(fd, rd, 100, LEN) == 0, "read at EOF returns 0");
+	CHECK(pread(fd, rd, 100, LEN + 5000) == 0, "read past EOF returns 0");
+
+	/* overwrite in the middle, across a 1 MiB boundary */
+	fill_pattern(buf, 8192, MIB - 4096, 2);
+	CHECK(pwrite(fd, buf, 8192, MIB - 4096) == 8192, "overwrite");
+	CHECK(read_full(fd, rd, 3 * 4096 * 2, MIB - 8192) == 3 * 8192,
+	      "read around overwrite");
+	CHECK(check_pattern(rd, 4096, MIB - 8192, 1) < 0, "before overwrite");
+	CHECK(check_pattern(rd + 4096, 8192, MIB - 4096, 2) < 0, "overwrite");
+	CHECK(check_pattern(rd + 12288, 12288, MIB + 4096, 1) < 0,
+	      "after overwrite");
+
+	/* pread/pwrite leave the file offset alone */
+	CHECK(lseek(fd, 100, SEEK_SET) == 100, "lseek");
+	CHECK(pwrite(fd, "abc", 3, 5000) == 3, "pwrite");
+	CHECK(pread(fd, rd, 3, 5000) == 3 && memcmp(rd, "abc", 3) == 0,
+	      "pread after pwrite");
+	CHECK(lseek(fd, 0, SEEK_CUR) == 100,
+	      "offset unchanged by pread/pwrite");
+	CHECK(read(fd, rd, 10) == 10 && check_pattern(rd, 10, 100, 1) < 0,
+	      "read() continues at offset 100");
+	close(fd);
+
+	/* a second descriptor sees what the first wrote without a close */
+	int a, b;
+	REQUIRE_OK(a = open(P("g"), O_CREAT | O_RDWR, 0644));
+	REQUIRE_OK(b = open(P("g"), O_RDWR));
+	CHECK(pwrite(a, "0123456789", 10, 0) == 10, "write via a");
+	CHECK(pread(b, rd, 20, 0) == 10 && memcmp(rd, "0123456789", 10) == 0,
+	      "read via b sees a's write");
+	CHECK(pwrite(b, "XY", 2, 4) == 2, "write via b");
+	CHECK(pread(a, rd, 20, 0) == 10 && memcmp(rd, "0123XY6789", 10) == 0,
+	      "read via a sees b's write");
+	close(a);
+	close(b);
+	free(buf);
+	free(rd);
+}
+
+static void t_sparse(void)
+{
+	uint8_t *rd = malloc(4 * MIB);
+	struct stat st;
+	int fd;
+
+	REQUIRE(rd, "malloc");
+	REQUIRE_OK(fd = open(P("sparse"), O_CREAT | O_RDWR, 0644));
+	CHECK(pwrite(fd, "A", 1, 0) == 1, "write at 0");
+	CHECK(pwrite(fd, "Z", 1, 10 * MIB + 7) == 1, "write at 10 MiB");
+	CHECK(fstat(fd, &st) == 0 && st.st_size == 10 * MIB + 8,
+	      "sparse size %lld", (long long)st.st_size);
+	/* A sparse file should not allocate its holes (st_blocks).  A file
+	 * system may round allocations up (a 1 MiB block size would give
+	 * 4096 blocks): allow up to 4 MiB for two written bytes. */
+	CHECK(st.st_blocks < 8192, "st_blocks %lld for a 10 MiB sparse file",
+	      (long long)st.st_blocks);
+	for (off_t off = 0; off < 10 * MIB + 8; off += 4 * MIB) {
+		ssize_t n = pread(fd, rd, 4 * MIB, off);
+		REQUIRE(n > 0, "read sparse at %lld", (long long)off);
+		if (off == 0) {
+			CHECK(rd[0] == 'A', "byte 0");
+			rd[0] = 0;
+		}
+		if (off + n == 10 * MIB + 8) {
+			CHECK(rd[n - 1] == 'Z', "last byte");
+			rd[n - 1] = 0;
+		}
+		long nz = first_nonzero(rd, (size_t)n);
+		CHECK(nz < 0, "hole at %lld reads non-zero",
+		      (long long)off + nz);
+	}
+	/* a hole inside a written 1 MiB region */
+	CHECK(pwrite(fd, "B", 1, 2 * MIB + 100) == 1, "write inside hole");
+	CHECK(pread(fd, rd, 200, 2 * MIB) == 200, "read near B");
+	CHECK(rd[100] == 'B', "B in place");
+	rd[100] = 0;
+	CHECK(first_nonzero(rd, 200) < 0, "zeros around B");
+	close(fd);
+	free(rd);
+}
+
+static void t_truncate(void)
+{
+	uint8_t *rd = malloc(2 * MIB);
+	struct stat st;
+	int fd;
+
+	REQUIRE(rd, "malloc");
+	REQUIRE_OK(make_file(P("f"), 2 * MIB, 3));
+	REQUIRE_OK(fd = open(P("f"), O_RDWR));
+	CHECK_OK(ftruncate(fd, 1000));
+	CHECK(fstat(fd, &st) == 0 && st.st_size == 1000, "size after shrink");
+	/* grow again: the cut-off bytes must read as zeros, not old data */
+	CHECK_OK(ftruncate(fd, 2 * MIB));
+	CHECK(fstat(fd, &st) == 0 && st.st_size == 2 * MIB, "size after grow");
+	CHECK(read_full(fd, rd, 2 * MIB, 0) == 2 * MIB, "read after grow");
+	CHECK(check_pattern(rd, 1000, 0, 3) < 0, "kept bytes");
+	long nz = first_nonzero(rd + 1000, 2 * MIB - 1000);
+	CHECK(nz < 0, "old data after shrink+grow at %ld", nz + 1000);
+
+	/* shrink to a non-block boundary, then write past it */
+	REQUIRE_OK(make_file(P("g"), 100000, 4));
+	CHECK_OK(truncate(P("g"), 5000));
+	int g;
+	REQUIRE_OK(g = open(P("g"), O_RDWR));
+	CHECK(pwrite(g, "E", 1, 9999) == 1, "write past new EOF");
+	CHECK(pread(g, rd, 20000, 0) == 10000, "size 10000 after write");
+	CHECK(check_pattern(rd, 5000, 0, 4) < 0, "first 5000 kept");
+	rd[9999] = rd[9999] == 'E' ? 0 : 1;
+	CHECK(first_nonzero(rd + 5000, 5000) < 0, "gap reads zero");
+	close(g);
+
+	/* truncate to 0 and by path; ftruncate on a read-only fd */
+	CHECK_OK(truncate(P("f"), 0));
+	CHECK(stat(P("f"), &st) == 0 && st.st_size == 0, "truncate 0");
+	int ro;
+	REQUIRE_OK(ro = open(P("f"), O_RDONLY));
+	CHECK_ERR(ftruncate(ro, 10), EINVAL);
+	close(ro);
+	CHECK_ERR(truncate(base_dir, 0), EISDIR);
+	CHECK_ERR(truncate(P("missing"), 0), ENOENT);
+	close(fd);
+	free(rd);
+}
+
+static void t_stat(void)
+{
+	struct stat st, st2;
+	int fd;
+
+	REQUIRE_OK(make_file(P("f"), 100000, 5));
+	REQUIRE_OK(fd = open(P("f"), O_RDWR));
+	/* data may sit in a write-back cache: fsync before counting blocks */
+	CHECK_OK(fsync(fd));
+	CHECK_OK(fstat(fd, &st));
+	CHECK(S_ISREG(st.st_mode), "regular file");
+	CHECK_EQ_LL("st_size", 100000, st.st_size);
+	CHECK_EQ_LL("st_nlink", 1, st.st_nlink);
+	CHECK_EQ_LL("st_uid", geteuid(), st.st_uid);
+	CHECK_EQ_LL("st_gid", getegid(), st.st_gid);
+	CHECK(st.st_blocks * 512 >= 100000,
+	      "st_blocks %lld too small for 100000 bytes",
+	      (long long)st.st_blocks);
+	CHECK(st.st_blocks * 512 <= 100000 + 2 * MIB,
+	      "st_blocks %lld too large for 100000 bytes",
+	      (long long)st.st_blocks);
+	CHECK(st.st_blksize > 0, "st_blksize %ld", (long)st.st_blksize);
+	CHECK(st.st_ino != 0, "st_ino non-zero");
+	CHECK(stat(P("f"), &st2) == 0 && st2.st_ino == st.st_ino &&
+	          st2.st_dev == st.st_dev,
+	      "stat and fstat agree");
+	close(fd);
+
+	CHECK_OK(mkdir(P("d"), 0755));
+	CHECK(stat(P("d"), &st) == 0 && S_ISDIR(st.st_mode) &&
+	          (st.st_mode & 07777) == 0755,
+	      "directory mode %o", st.st_mode);
+	/* Linux file systems count subdirectories in nlink (btrfs and some
+	 * FUSE file systems report 1); we want at least 1. */
+	CHECK(st.st_nlink >= 1, "directory nlink %ld", (long)st.st_nlink);
+	/* inode numbers of different files differ */
+	CHECK(stat(P("f"), &st2) == 0 && st2.st_ino != st.st_ino,
+	      "distinct inode numbers");
+	CHECK_ERR(stat(P("missing"), &st), ENOENT);
+	CHECK_ERR(stat(P("f/x"), &st), ENOTDIR);
+}
+
+static void t_times(void)
+{
+	struct stat a, b;
+	struct timespec ts[2];
+	int fd;
+
+	REQUIRE_OK(make_file(P("f"), 1000, 6));
+	REQUIRE_OK(stat(P("f"), &a));
+	nap();
+	REQUIRE_OK(fd = open(P("f"), O_RDWR));
+	CHECK(pwrite(fd, "x", 1, 10) == 1, "write");
+	CHECK_OK(fstat(fd, &b));
+	CHECK(ts_after(b.st_mtim, a.st_mtim), "mtime changes on write");
+	CHECK(ts_after(b.st_ctim, a.st_ctim), "ctime changes on write");
+	close(fd);
+	/* after close too (a write-back cache flushes on close) */
+	CHECK(stat(P("f"), &b) == 0 && ts_after(b.st_mtim, a.st_mtim),
+	      "mtime after close");
+
+	a = b;
+	nap();
+	CHECK_OK(truncate(P("f"), 10));
+	CHECK(stat(P("f"), &b) == 0 && ts_after(b.st_mtim, a.st_mtim) &&
+	          ts_after(b.st_ctim, a.st_ctim),
+	      "mtime and ctime change on truncate");
+
+	a = b;
+	nap();
+	CHECK_OK(chmod(P("f"), 0600));
+	CHECK(stat(P("f"), &b) == 0, "stat");
+	CHECK(ts_after(b.st_ctim, a.st_ctim), "ctime changes on chmod");
+	CHECK(ts_eq(b.st_mtim, a.st_mtim), "mtime unchanged by chmod");
+
+	/* explicit times */
+	ts[0].tv_sec = 1000000000;
+	ts[0].tv_nsec = 123456789;
+	ts[1].tv_sec = 1200000000;
+	ts[1].tv_nsec = 987654321;
+	CHECK_OK(utimensat(AT_FDCWD, P("f"), ts, 0));
+	CHECK(stat(P("f"), &b) == 0, "stat");
+	CHECK(ts_eq(b.st_atim, ts[0]), "atime set: %lld.%09ld",
+	      (long long)b.st_atim.tv_sec, b.st_atim.tv_nsec);
+	CHECK(ts_eq(b.st_mtim, ts[1]), "mtime set: %lld.%09ld",
+	      (long long)b.st_mtim.tv_sec, b.st_mtim.tv_nsec);
+	a = b;
+	/* UTIME_OMIT for atime, UTIME_NOW for mtime */
+	nap();
+	ts[0].tv_nsec = UTIME_OMIT;
+	ts[1].tv_nsec = UTIME_NOW;
+	CHECK_OK(utimensat(AT_FDCWD, P("f"), ts, 0));
+	CHECK(stat(P("f"), &b) == 0, "stat");
+	CHECK(ts_eq(b.st_atim, a.st_atim), "UTIME_OMIT keeps atime");
+	CHECK(b.st_mtim.tv_sec > 1200000000 &&
+	          b.st_mtim.tv_sec >= time(NULL) - 60,
+	      "UTIME_NOW sets mtime to now: %lld", (long long)b.st_mtim.tv_sec);
+	CHECK(ts_after(b.st_ctim, a.st_ctim), "ctime changes on utimens");
+	/* both omitted: nothing changes (ctime may or may not) */
+	a = b;
+	ts[0].tv_nsec = UTIME_OMIT;
+	ts[1].tv_nsec = UTIME_OMIT;
+	CHECK_OK(utimensat(AT_FDCWD, P("f"), ts, 0));
+	CHECK(stat(P("f"), &b) == 0 && ts_eq(b.st_mtim, a.st_mtim) &&
+	          ts_eq(b.st_atim, a.st_atim),
+	      "UTIME_OMIT twice changes nothing");
+	/* NULL: both now */
+	CHECK_OK(utimensat(AT_FDCWD, P("f"), NULL, 0));
+	CHECK(stat(P("f"), &b) == 0 && b.st_mtim.tv_sec >= time(NULL) - 60 &&
+	          b.st_atim.tv_sec >= time(NULL) - 60,
+	      "utimensat(NULL) sets now");
+	/* futimens on an fd */
+	REQUIRE_OK(fd = open(P("f"), O_RDONLY));
+	ts[0].tv_sec = 5;
+	ts[0].tv_nsec = 0;
+	ts[1].tv_sec = 6;
+	ts[1].tv_nsec = 0;
+	CHECK_OK(futimens(fd, ts));
+	CHECK(fstat(fd, &b) == 0 && b.st_mtim.tv_sec == 6 &&
+	          b.st_atim.tv_sec == 5,
+	      "futimens");
+	close(fd);
+
+	/* directory times change when entries are added and removed */
+	CHECK_OK(mkdir(P("d"), 0755));
+	CHECK_OK(stat(P("d"), &a));
+	nap();
+	REQUIRE_OK(make_file(P("d/x"), 1, 6));
+	CHECK(stat(P("d"), &b) == 0 && ts_after(b.st_mtim, a.st_mtim) &&
+	          ts_after(b.st_ctim, a.st_ctim),
+	      "dir mtime/ctime change on create");
+	a = b;
+	nap();
+	CHECK_OK(unlink(P("d/x")));
+	CHECK(stat(P("d"), &b) == 0 && ts_after(b.st_mtim, a.st_mtim),
+	      "dir mtime changes on unlink");
+	/* rename changes both directories' mtime and ctime */
+	struct stat e1, e2;
+	CHECK_OK(mkdir(P("e"), 0755));
+	REQUIRE_OK(make_file(P("d/y"), 1, 6));
+	REQUIRE_OK(stat(P("d"), &a));
+	REQUIRE_OK(stat(P("e"), &e1));
+	nap();
+	CHECK_OK(rename(P("d/y"), P("e/y")));
+	CHECK(stat(P("d"), &b) == 0 && ts_after(b.st_mtim, a.st_mtim),
+	      "source dir mtime changes on rename");
+	CHECK(stat(P("e"), &e2) == 0 && ts_after(e2.st_mtim, e1.st_mtim) &&
+	          ts_after(e2.st_ctim, e1.st_ctim),
+	      "target dir mtime/ctime change on rename");
+	/* link changes the file's ctime */
+	REQUIRE_OK(stat(P("e/y"), &a));
+	nap();
+	CHECK_OK(link(P("e/y"), P("e/y2")));
+	CHECK(stat(P("e/y"), &b) == 0 && ts_after(b.st_ctim, a.st_ctim),
+	      "ctime changes on link");
+}
+
+static void t_chmod_chown(void)
+{
+	struct stat st;
+	int fd;
+
+	REQUIRE_OK(make_file(P("f"), 10, 7));
+	CHECK_OK(chmod(P("f"), 0640));
+	CHECK(stat(P("f"), &st) == 0 && (st.st_mode & 07777) == 0640,
+	      "chmod 0640: %o", st.st_mode & 07777);
+	REQUIRE_OK(fd = open(P("f"), O_RDONLY));
+	CHECK_OK(fchmod(fd, 04755));
+	CHECK(fstat(fd, &st) == 0 && (st.st_mode & 07777) == 04755,
+	      "fchmod 04755: %o", st.st_mode & 07777);
+	close(fd);
+	if (geteuid() == 0) {
+		CHECK_OK(chown(P("f"), 1234, 5678));
+		CHECK(stat(P("f"), &st) == 0 && st.st_uid == 1234 &&
+		          st.st_gid == 5678,
+		      "chown 1234:5678 gave %u:%u", st.st_uid, st.st_gid);
+		/* chown clears set-user-ID on a regular file */
+		CHECK((st.st_mode & S_ISUID) == 0,
+		      "suid cleared by chown: mode %o", st.st_mode & 07777);
+		CHECK_OK(chown(P("f"), (uid_t)-1, 42));
+		CHECK(stat(P("f"), &st) == 0 && st.st_uid == 1234 &&
+		          st.st_gid == 42,
+		      "chown -1:42 gave %u:%u", st.st_uid, st.st_gid);
+		CHECK_OK(symlink("f", P("l")));
+		CHECK_OK(lchown(P("l"), 99, 98));
+		CHECK(lstat(P("l"), &st) == 0 && st.st_uid == 99 &&
+		          st.st_gid == 98,
+		      "lchown on symlink gave %u:%u", st.st_uid, st.st_gid);
+		CHECK(stat(P("f"), &st) == 0 && st.st_uid == 1234,
+		      "lchown did not follow the link");
+		CHECK_OK(mkdir(P("d"), 0700));
+		CHECK_OK(chown(P("d"), 7, 8));
+		CHECK(stat(P("d"), &st) == 0 && st.st_uid == 7 &&
+		          st.st_gid == 8,
+		      "chown dir");
+	}
+	CHECK_ERR(chmod(P("missing"), 0644), ENOENT);
+}
+
+/* As another user (nobody), permissions must be enforced.  Needs root and a
+ * mount with allow_other; skipped otherwise. */
+static void t_permissions(void)
+{
+	if (geteuid() != 0) {
+		printf("SKIP %s: not root\n", cur_test);
+		return;
+	}
+	REQUIRE_OK(chmod(base_dir, 0777));
+	REQUIRE_OK(make_file(P("private"), 10, 8));
+	REQUIRE_OK(chmod(P("private"), 0600));
+	REQUIRE_OK(make_file(P("public"), 10, 8));
+	REQUIRE_OK(chmod(P("public"), 0644));
+	REQUIRE_OK(mkdir(P("closed"), 0700));
+	REQUIRE_OK(make_file(P("closed/x"), 10, 8));
+	REQUIRE_OK(mkdir(P("sticky"), 0777));
+	REQUIRE_OK(chmod(P("sticky"), 01777));
+	REQUIRE_OK(make_file(P("sticky/rootfile"), 10, 8));
+	REQUIRE_OK(make_file(P("suid"), 10, 8));
+	REQUIRE_OK(chmod(P("suid"), 04777));
+
+	int pfd[2];
+	REQUIRE_OK(pipe(pfd));
+	pid_t pid = fork();
+	REQUIRE(pid >= 0, "fork");
+	if (pid == 0) {
+		char res[16] = "";
+		struct stat st;
+		int fd;
+
+		close(pfd[0]);
+		if (setgid(65534) || setuid(65534))
+			_exit(2);
+		/* without allow_other another user cannot even stat */
+		if (stat(base_dir, &st) < 0) {
+			res[0] = 'S';
+			goto out;
+		}
+		fd = open(P("private"), O_RDONLY);
+		res[0] = fd < 0 && errno == EACCES ? '1' : '0';
+		fd = open(P("public"), O_RDONLY);
+		res[1] = fd >= 0 ? '1' : '0';
+		fd = open(P("public"), O_WRONLY);
+		res[2] = fd < 0 && errno == EACCES ? '1' : '0';
+		fd = open(P("closed/x"), O_RDONLY);
+		res[3] = fd < 0 && errno == EACCES ? '1' : '0';
+		res[4] =
+		    chmod(P("public"), 0666) < 0 && errno == EPERM ? '1' : '0';
+		res[5] = unlink(P("public")) == 0 ? '1' : '0';
+		fd = open(P("mine"), O_CREAT | O_RDWR, 0600);
+		res[6] = fd >= 0 && fstat(fd, &st) == 0 && st.st_uid == 65534
+		             ? '1'
+		             : '0';
+		res[7] = access(P("private"), R_OK) < 0 && errno == EACCES
+		             ? '1'
+		             : '0';
+		res[8] = unlink(P("sticky/rootfile")) < 0 &&
+		                 (errno == EPERM || errno == EACCES)
+		             ? '1'
+		             : '0';
+		fd = open(P("suid"), O_WRONLY);
+		res[9] = fd >= 0 && write(fd, "w", 1) == 1 &&
+		                 fstat(fd, &st) == 0 && !(st.st_mode & S_ISUID)
+		             ? '1'
+		             : '0';
+	out:
+		if (write(pfd[1], res, sizeof(res)) < 0)
+			_exit(3);
+		_exit(0);
+	}
+	close(pfd[1]);
+	char res[16] = "";
+	int status;
+	ssize_t n = read(pfd[0], res, sizeof(res));
+	close(pfd[0]);
+	waitpid(pid, &status, 0);
+	REQUIRE(n == sizeof(res), "child result (status %d)", status);
+	if (res[0] == 'S') {
+		printf("SKIP %s: other users cannot reach the mount "
+		       "(no allow_other)\n",
+		       cur_test);
+		return;
+	}
+	CHECK(res[0] == '1', "nobody opened a 0600 root file (want EACCES)");
+	CHECK(res[1] == '1', "nobody could not read a 0644 file");
+	CHECK(res[2] == '1', "nobody opened a 0644 root file for writing");
+	CHECK(res[3] == '1', "nobody opened a file in a 0700 root dir");
+	CHECK(res[4] == '1', "nobody chmod'ed a root file (want EPERM)");
+	CHECK(res[5] == '1', "nobody could not unlink in a 0777 dir");
+	CHECK(res[6] == '1', "file created by nobody not owned by nobody");
+	CHECK(res[7] == '1', "access(R_OK) by nobody on a 0600 root file");
+	CHECK(res[8] == '1', "nobody unlinked root's file in a sticky dir");
+	CHECK(res[9] == '1', "write by a non-owner did not clear set-user-ID");
+	struct stat st;
+	CHECK(stat(P("sticky/rootfile"), &st) == 0, "sticky file still there");
+}
+
+static void t_dirs(void)
+{
+	struct stat st;
+
+	CHECK_OK(mkdir(P("d"), 0750));
+	CHECK_ERR(mkdir(P("d"), 0750), EEXIST);
+	CHECK(stat(P("d"), &st) == 0 && S_ISDIR(st.st_mode) &&
+	          (st.st_mode & 07777) == 0750,
+	      "mkdir mode %o", st.st_mode);
+	CHECK_OK(mkdir(P("d/sub"), 0755));
+	REQUIRE_OK(make_file(P("d/sub/f"), 5, 9));
+	CHECK_ERR(rmdir(P("d")), ENOTEMPTY);
+	CHECK_ERR(rmdir(P("d/sub")), ENOTEMPTY);
+	CHECK_ERR(rmdir(P("missing")), ENOENT);
+	CHECK_ERR(rmdir(P("d/sub/f")), ENOTDIR);
+	CHECK_ERR(mkdir(P("d/sub/f/x"), 0755), ENOTDIR);
+	CHECK_ERR(mkdir(P("missing/x"), 0755), ENOENT);
+	CHECK_ERR(unlink(P("d")), EISDIR);
+	CHECK_ERR(rmdir(P("d/.")), EINVAL);
+	CHECK_OK(unlink(P("d/sub/f")));
+	CHECK_ERR(unlink(P("d/sub/f")), ENOENT);
+	CHECK_OK(rmdir(P("d/sub")));
+	CHECK_ERR(stat(P("d/sub"), &st), ENOENT);
+	CHECK_OK(rmdir(P("d")));
+	CHECK_ERR(stat(P("d"), &st), ENOENT);
+	/* a name can be reused after removal, as a file */
+	CHECK_OK(make_file(P("d"), 3, 9));
+	CHECK(stat(P("d"), &st) == 0 && S_ISREG(st.st_mode), "reuse name");
+	/* mkdir honours the umask and keeps sticky/sgid bits */
+	mode_t old = umask(027);
+	CHECK_OK(mkdir(P("u"), 0777));
+	umask(old);
+	CHECK(stat(P("u"), &st) == 0 && (st.st_mode & 0777) == 0750,
+	      "mkdir under umask 027: %o", st.st_mode & 07777);
+	CHECK_OK(chmod(P("u"), 01777));
+	CHECK(stat(P("u"), &st) == 0 && (st.st_mode & 07777) == 01777,
+	      "sticky dir %o", st.st_mode & 07777);
+}
+
+static void t_unlink_open(void)
+{
+	char buf[32];
+	struct stat st;
+	int fd;
+
+	REQUIRE_OK(make_file(P("f"), 100, 10));
+	REQUIRE_OK(fd = open(P("f"), O_RDWR));
+	CHECK_OK(unlink(P("f")));
+	CHECK_ERR(stat(P("f"), &st), ENOENT);
+	CHECK(fstat(fd, &st) == 0 && st.st_nlink == 0 && st.st_size == 100,
+	      "fstat after unlink: nlink %ld size %lld", (long)st.st_nlink,
+	      (long long)st.st_size);
+	CHECK(pread(fd, buf, 10, 50) == 10 &&
+	          check_pattern((uint8_t *)buf, 10, 50, 10) < 0,
+	      "read after unlink");
+	CHECK(pwrite(fd, "still here", 10, 200) == 10, "write after unlink");
+	CHECK(pread(fd, buf, 10, 200) == 10 && !memcmp(buf, "still here", 10),
+	      "read back after unlink");
+	CHECK(fstat(fd, &st) == 0 && st.st_size == 210, "size 210: %lld",
+	      (long long)st.st_size);
+	CHECK_OK(ftruncate(fd, 20));
+	CHECK_OK(fsync(fd));
+	/* the name is free for a new file meanwhile */
+	REQUIRE_OK(make_file(P("f"), 5, 11));
+	CHECK(file_has_pattern(P("f"), 5, 11), "new file under the old name");
+	CHECK(pread(fd, buf, 32, 0) == 20, "old inode still 20 bytes");
+	CHECK_OK(close(fd));
+	CHECK(file_has_pattern(P("f"), 5, 11), "new file intact after close");
+
+	/* unlink of a directory's open fd: rmdir'd dir stays readable */
+	CHECK_OK(mkdir(P("d"), 0755));
+	DIR *d = opendir(P("d"));
+	REQUIRE(d, "opendir");
+	CHECK_OK(rmdir(P("d")));
+	errno = 0;
+	struct dirent *e;
+	int others = 0;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			others++;
+	int readdir_errno = errno;
+	CHECK(readdir_errno == 0 && others == 0, "readdir of removed dir");
+	CHECK_ERR(openat(dirfd(d), "new", O_CREAT | O_WRONLY, 0644), ENOENT);
+	closedir(d);
+}
+
+static void t_rename(void)
+{
+	struct stat st, st2;
+	char buf[64];
+	int fd;
+
+	/* simple rename keeps the inode number */
+	REQUIRE_OK(make_file(P("a"), 1000, 12));
+	REQUIRE_OK(stat(P("a"), &st));
+	CHECK_OK(rename(P("a"), P("b")));
+	CHECK_ERR(stat(P("a"), &st2), ENOENT);
+	CHECK(stat(P("b"), &st2) == 0 && st2.st_ino == st.st_ino,
+	      "st_ino stable across rename: %llu -> %llu",
+	      (unsigned long long)st.st_ino, (unsigned long long)st2.st_ino);
+	CHECK(file_has_pattern(P("b"), 1000, 12), "content after rename");
+
+	/* over an existing file, which is open: the fd keeps the old data */
+	REQUIRE_OK(make_file(P("c"), 500, 13));
+	REQUIRE_OK(fd = open(P("c"), O_RDONLY));
+	CHECK_OK(rename(P("b"), P("c")));
+	CHECK_ERR(stat(P("b"), &st2), ENOENT);
+	CHECK(stat(P("c"), &st2) == 0 && st2.st_ino == st.st_ino,
+	      "target has the source's inode");
+	CHECK(file_has_pattern(P("c"), 1000, 12), "target has source data");
+	CHECK(read_full(fd, buf, 64, 0) == 64 &&
+	          check_pattern((uint8_t *)buf, 64, 0, 13) < 0,
+	      "open replaced file still reads its data");
+	close(fd);
+
+	/* across directories */
+	CHECK_OK(mkdir(P("d1"), 0755));
+	CHECK_OK(mkdir(P("d2"), 0755));
+	CHECK_OK(rename(P("c"), P("d1/x")));
+	CHECK_OK(rename(P("d1/x"), P("d2/y")));
+	CHECK(stat(P("d2/y"), &st2) == 0 && st2.st_ino == st.st_ino,
+	      "inode after cross-dir rename");
+	CHECK(file_has_pattern(P("d2/y"), 1000, 12), "content cross-dir");
+	CHECK_ERR(stat(P("d1/x"), &st2), ENOENT);
+
+	/* RENAME_NOREPLACE */
+	REQUIRE_OK(make_file(P("n1"), 10, 14));
+	REQUIRE_OK(make_file(P("n2"), 20, 15));
+	CHECK_ERR(
+	    renameat2(AT_FDCWD, P("n1"), AT_FDCWD, P("n2"), RENAME_NOREPLACE),
+	    EEXIST);
+	CHECK(file_has_pattern(P("n1"), 10, 14) &&
+	          file_has_pattern(P("n2"), 20, 15),
+	      "NOREPLACE failure changed nothing");
+	CHECK_OK(
+	    renameat2(AT_FDCWD, P("n1"), AT_FDCWD, P("n3"), RENAME_NOREPLACE));
+	CHECK(file_has_pattern(P("n3"), 10, 14), "NOREPLACE to a new name");
+
+	/* RENAME_EXCHANGE, through the raw syscall as glibc-less tools do */
+	struct stat s3, s2;
+	REQUIRE_OK(stat(P("n3"), &s3));
+	REQUIRE_OK(stat(P("n2"), &s2));
+	CHECK(syscall(SYS_renameat2, AT_FDCWD, P("n3"), AT_FDCWD, P("n2"),
+	              RENAME_EXCHANGE) == 0,
+	      "renameat2 RENAME_EXCHANGE");
+	CHECK(file_has_pattern(P("n2"), 10, 14) &&
+	          file_has_pattern(P("n3"), 20, 15),
+	      "contents exchanged");
+	CHECK(stat(P("n2"), &st2) == 0 && st2.st_ino == s3.st_ino,
+	      "inodes exchanged");
+	CHECK_ERR(syscall(SYS_renameat2, AT_FDCWD, P("n3"), AT_FDCWD,
+	                  P("nothere"), RENAME_EXCHANGE),
+	          ENOENT);
+	/* exchange a file with a directory, across directories */
+	CHECK(syscall(SYS_renameat2, AT_FDCWD, P("n2"), AT_FDCWD, P("d1"),
+	              RENAME_EXCHANGE) == 0,
+	      "exchange file and directory");
+	CHECK(stat(P("n2"), &st2) == 0 && S_ISDIR(st2.st_mode),
+	      "n2 is the directory now");
+	CHECK(file_has_pattern(P("d1"), 10, 14), "d1 is the file now");
+	CHECK_OK(rename(P("n2"), P("d1x")));
+	CHECK_OK(unlink(P("d1")));
+
+	/* directory rename with contents, then lookups inside */
+	CHECK_OK(mkdir(P("top"), 0755));
+	CHECK_OK(mkdir(P("top/mid"), 0755));
+	REQUIRE_OK(make_file(P("top/mid/deep"), 3000, 16));
+	REQUIRE_OK(make_file(P("top/f"), 300, 17));
+	REQUIRE_OK(stat(P("top/mid/deep"), &st));
+	CHECK_OK(rename(P("top"), P("d2/top2")));
+	CHECK_ERR(stat(P("top/mid/deep"), &st2), ENOENT);
+	CHECK(stat(P("d2/top2/mid/deep"), &st2) == 0 && st2.st_ino == st.st_ino,
+	      "file inside renamed dir: same inode");
+	CHECK(file_has_pattern(P("d2/top2/mid/deep"), 3000, 16),
+	      "content inside renamed dir");
+	CHECK(file_has_pattern(P("d2/top2/f"), 300, 17),
+	      "content inside renamed dir (2)");
+	/* new entries in the renamed dir, and the old name is reusable */
+	CHECK_OK(make_file(P("d2/top2/mid/new"), 7, 18));
+	CHECK_OK(mkdir(P("top"), 0755));
+	CHECK_OK(make_file(P("top/mid"), 9, 19));
+	CHECK(file_has_pattern(P("d2/top2/mid/new"), 7, 18) &&
+	          file_has_pattern(P("top/mid"), 9, 19),
+	      "old and new dir names independent");
+	int dups;
+	CHECK(count_entries(P("d2/top2/mid"), &dups) == 2,
+	      "renamed dir lists 2 entries");
+
+	/* rename dir over a non-empty dir, over an empty one */
+	CHECK_OK(mkdir(P("e1"), 0755));
+	REQUIRE_OK(make_file(P("e1/x"), 1, 20));
+	CHECK_OK(mkdir(P("full"), 0755));
+	REQUIRE_OK(make_file(P("full/y"), 1, 21));
+	CHECK_ERR(rename(P("e1"), P("full")), ENOTEMPTY);
+	CHECK_OK(mkdir(P("empty"), 0755));
+	CHECK_OK(rename(P("e1"), P("empty")));
+	CHECK(file_has_pattern(P("empty/x"), 1, 20), "dir over empty dir");
+	CHECK_ERR(stat(P("e1"), &st2), ENOENT);
+
+	/* into its own subdirectory; file over dir; dir over file */
+	CHECK_OK(mkdir(P("empty/sub"), 0755));
+	CHECK_ERR(rename(P("empty"), P("empty/sub/inside")), EINVAL);
+	CHECK_ERR(rename(P("empty"), P("empty/inside")), EINVAL);
+	CHECK_ERR(rename(P("full/y"), P("empty")), EISDIR);
+	CHECK_ERR(rename(P("empty"), P("full/y")), ENOTDIR);
+	CHECK_ERR(rename(P("missing"), P("whatever")), ENOENT);
+	CHECK_ERR(rename(P("full/y"), P("missing/y")), ENOENT);
+	/* rename to itself is a no-op */
+	CHECK_OK(rename(P("full/y"), P("full/y")));
+	CHECK(file_has_pattern(P("full/y"), 1, 21), "self rename");
+
+	/* hard links: renaming one name onto the other is a no-op */
+	CHECK_OK(link(P("full/y"), P("full/y2")));
+	CHECK_OK(rename(P("full/y"), P("full/y2")));
+	CHECK(stat(P("full/y"), &st2) == 0 && stat(P("full/y2"), &st) == 0,
+	      "rename between hard links of one inode keeps both names");
+	(void)buf;
+}
+
+static void t_symlink(void)
+{
+	char buf[PATH_MAX];
+	struct stat st;
+	ssize_t n;
+
+	REQUIRE_OK(make_file(P("target"), 50, 22));
+	CHECK_OK(symlink("target", P("l")));
+	n = readlink(P("l"), buf, sizeof(buf));
+	CHECK(n == 6 && !memcmp(buf, "target", 6), "readlink: %zd", n);
+	CHECK(lstat(P("l"), &st) == 0 && S_ISLNK(st.st_mode) && st.st_size == 6,
+	      "lstat symlink: mode %o size %lld", st.st_mode,
+	      (long long)st.st_size);
+	CHECK(stat(P("l"), &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 50,
+	      "stat follows");
+	CHECK(file_has_pattern(P("l"), 50, 22), "read through symlink");
+	CHECK_ERR(symlink("x", P("l")), EEXIST);
+	CHECK_ERR(readlink(P("target"), buf, sizeof(buf)), EINVAL);
+	/* readlink truncates silently to the buffer */
+	CHECK(readlink(P("l"), buf, 3) == 3 && !memcmp(buf, "tar", 3),
+	      "readlink short buffer");
+	/* dangling, absolute, and long targets */
+	CHECK_OK(symlink("nowhere/at/all", P("dangling")));
+	CHECK_ERR(stat(P("dangling"), &st), ENOENT);
+	CHECK(lstat(P("dangling"), &st) == 0 && S_ISLNK(st.st_mode),
+	      "lstat dangling");
+	CHECK_ERR(open(P("dangling"), O_RDONLY), ENOENT);
+	char longt[4000];
+	memset(longt, 'x', sizeof(longt) - 1);
+	longt[sizeof(longt) - 1] = 0;
+	CHECK_OK(symlink(longt, P("long")));
+	n = readlink(P("long"), buf, sizeof(buf));
+	CHECK(n == (ssize_t)strlen(longt) && !memcmp(buf, longt, (size_t)n),
+	      "long symlink target: %zd", n);
+	CHECK_OK(symlink(P("target"), P("abs")));
+	CHECK(file_has_pattern(P("abs"), 50, 22), "absolute symlink");
+	/* symlink to a dir, and O_NOFOLLOW */
+	CHECK_OK(mkdir(P("dir"), 0755));
+	CHECK_OK(symlink("dir", P("dl")));
+	CHECK_OK(make_file(P("dl/inside"), 4, 23));
+	CHECK(file_has_pattern(P("dir/inside"), 4, 23), "via dir symlink");
+	CHECK_ERR(open(P("l"), O_RDONLY | O_NOFOLLOW), ELOOP);
+	/* a loop */
+	CHECK_OK(symlink("loop2", P("loop1")));
+	CHECK_OK(symlink("loop1", P("loop2")));
+	CHECK_ERR(stat(P("loop1"), &st), ELOOP);
+	/* unlink removes the link, not the target */
+	CHECK_OK(unlink(P("l")));
+	CHECK(file_has_pattern(P("target"), 50, 22), "target after unlink");
+}
+
+static void t_link(void)
+{
+	struct stat a, b;
+	int fd;
+
+	REQUIRE_OK(make_file(P("a"), 100, 24));
+	CHECK_OK(mkdir(P("d"), 0755));
+	REQUIRE_OK(link(P("a"), P("d/b")));
+	CHECK(stat(P("a"), &a) == 0 && stat(P("d/b"), &b) == 0, "stat");
+	CHECK(a.st_ino == b.st_ino, "same st_ino: %llu vs %llu",
+	      (unsigned long long)a.st_ino, (unsigned long long)b.st_ino);
+	CHECK(a.st_nlink == 2 && b.st_nlink == 2, "nlink 2: %ld %ld",
+	      (long)a.st_nlink, (long)b.st_nlink);
+	/* changes through one name are visible through the other */
+	REQUIRE_OK(fd = open(P("d/b"), O_WRONLY));
+	CHECK(pwrite(fd, "LINKED", 6, 200) == 6, "write via b");
+	close(fd);
+	CHECK(stat(P("a"), &a) == 0 && a.st_size == 206, "size via a: %lld",
+	      (long long)a.st_size);
+	char buf[8];
+	REQUIRE_OK(fd = open(P("a"), O_RDONLY));
+	CHECK(pread(fd, buf, 6, 200) == 6 && !memcmp(buf, "LINKED", 6),
+	      "data via a");
+	close(fd);
+	CHECK_OK(chmod(P("a"), 0600));
+	CHECK(stat(P("d/b"), &b) == 0 && (b.st_mode & 07777) == 0600,
+	      "chmod via a seen via b: %o", b.st_mode & 07777);
+	CHECK_OK(truncate(P("d/b"), 50));
+	CHECK(stat(P("a"), &a) == 0 && a.st_size == 50, "truncate via b");
+	/* a third link, then unlinks */
+	CHECK_OK(link(P("d/b"), P("c")));
+	CHECK(stat(P("a"), &a) == 0 && a.st_nlink == 3, "nlink 3: %ld",
+	      (long)a.st_nlink);
+	CHECK_OK(unlink(P("a")));
+	CHECK(stat(P("d/b"), &b) == 0 && b.st_nlink == 2,
+	      "nlink 2 after "
+	      "unlink: %ld",
+	      (long)b.st_nlink);
+	CHECK(file_has_pattern(P("c"), 50, 24), "data after unlink of a");
+	CHECK_OK(rename(P("c"), P("d/c2")));
+	CHECK(stat(P("d/c2"), &a) == 0 && a.st_ino == b.st_ino &&
+	          a.st_nlink == 2,
+	      "renamed link keeps inode and nlink");
+	CHECK_OK(unlink(P("d/b")));
+	CHECK(stat(P("d/c2"), &a) == 0 && a.st_nlink == 1, "nlink 1");
+	CHECK(file_has_pattern(P("d/c2"), 50, 24), "data via last name");
+	/* errors */
+	CHECK_ERR(link(P("d"), P("dl")), EPERM);
+	REQUIRE_OK(make_file(P("e"), 1, 25));
+	CHECK_ERR(link(P("e"), P("d/c2")), EEXIST);
+	CHECK_ERR(link(P("missing"), P("x")), ENOENT);
+	/* link of a symlink links the symlink itself */
+	CHECK_OK(symlink("e", P("s")));
+	CHECK_OK(link(P("s"), P("s2")));
+	CHECK(lstat(P("s2"), &a) == 0 && S_ISLNK(a.st_mode), "link symlink");
+}
+
+/* Offsets past 4 GiB: a sparse file with data at 5 GiB. */
+static void t_large_offsets(void)
+{
+	const off_t far = 5ll * 1024 * MIB + 12345;
+	struct stat st;
+	char buf[16];
+	int fd;
+
+	REQUIRE_OK(fd = open(P("big"), O_CREAT | O_RDWR, 0644));
+	CHECK(pwrite(fd, "far away", 8, far) == 8, "pwrite at 5 GiB");
+	CHECK(fstat(fd, &st) == 0 && st.st_size == far + 8, "size %lld",
+	      (long long)st.st_size);
+	CHECK(pread(fd, buf, 16, far) == 8 && !memcmp(buf, "far away", 8),
+	      "pread at 5 GiB");
+	CHECK(pread(fd, buf, 8, 4ll * 1024 * MIB) == 8 &&
+	          first_nonzero((uint8_t *)buf, 8) < 0,
+	      "hole at 4 GiB reads zero");
+	CHECK(lseek(fd, 0, SEEK_END) == far + 8, "SEEK_END at 5 GiB");
+	/* a sparse 64 GiB size is only a size, even on a small store */
+	CHECK_OK(ftruncate(fd, 64ll * 1024 * MIB));
+	CHECK(fstat(fd, &st) == 0 && st.st_size == 64ll * 1024 * MIB,
+	      "size 64 GiB");
+	CHECK(pread(fd, buf, 8, far) == 8 && !memcmp(buf, "far away", 8),
+	      "data kept by growing truncate");
+	CHECK_OK(ftruncate(fd, far + 4));
+	CHECK(pread(fd, buf, 16, far) == 4 && !memcmp(buf, "far ", 4),
+	      "shrink to 5 GiB + 4");
+	close(fd);
+}
+
+/* telldir/seekdir: a position taken mid-listing returns the same names. */
+static void t_seekdir(void)
+{
+	enum { N = 300 };
+	char name[64], first[N][256];
+	struct dirent *e;
+	long pos = -1;
+	int n = 0, m = 0;
+	DIR *d;
+
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "e%04d", i);
+		REQUIRE_OK(make_file(P(name), 0, 40));
+	}
+	REQUIRE(d = opendir(base_dir), "opendir");
+	while ((e = readdir(d))) {
+		/* telldir after the 100th entry is the position of the next */
+		if (n > 100 && n - 101 < N)
+			snprintf(first[n - 101], sizeof(first[0]), "%s",
+			         e->d_name);
+		n++;
+		if (n == 101)
+			pos = telldir(d);
+	}
+	CHECK(n == N + 2, "listed %d", n);
+	REQUIRE(pos != -1, "telldir");
+	seekdir(d, pos);
+	while ((e = readdir(d))) {
+		if (m < N && m + 101 < n)
+			CHECK(!strcmp(first[m], e->d_name),
+			      "after seekdir entry %d is %s, was %s", m,
+			      e->d_name, first[m]);
+		m++;
+	}
+	CHECK(m == n - 101, "after seekdir %d entries, want %d", m, n - 101);
+	closedir(d);
+}
+
+/* set-group-ID directories: new files take the directory's group, new
+ * subdirectories the group and the bit (FUSE: the daemon must do this). */
+static void t_setgid_dir(void)
+{
+	struct stat st;
+
+	if (geteuid() != 0) {
+		printf("SKIP %s: not root\n", cur_test);
+		return;
+	}
+	REQUIRE_OK(mkdir(P("g"), 0775));
+	REQUIRE_OK(chown(P("g"), 0, 4242));
+	REQUIRE_OK(chmod(P("g"), 02775));
+	CHECK(stat(P("g"), &st) == 0 && (st.st_mode & 07777) == 02775,
+	      "setgid dir mode %o", st.st_mode & 07777);
+	REQUIRE_OK(make_file(P("g/f"), 1, 41));
+	CHECK(stat(P("g/f"), &st) == 0 && st.st_gid == 4242,
+	      "file in setgid dir has gid %u, want 4242", st.st_gid);
+	CHECK_OK(mkdir(P("g/sub"), 0755));
+	CHECK(stat(P("g/sub"), &st) == 0 && st.st_gid == 4242 &&
+	          (st.st_mode & S_ISGID),
+	      "subdir of setgid dir: gid %u mode %o", st.st_gid,
+	      st.st_mode & 07777);
+	CHECK_OK(symlink("f", P("g/l")));
+	CHECK(lstat(P("g/l"), &st) == 0 && st.st_gid == 4242,
+	      "symlink in setgid dir has gid %u", st.st_gid);
+}
+
+/* POSIX record locks and flock between processes (sqlite, git rely on
+ * them; FUSE without lock ops lets the kernel keep them locally). */
+static void t_locks(void)
+{
+	struct flock fl = {.l_type = F_WRLCK,
+	                   .l_whence = SEEK_SET,
+	                   .l_start = 0,
+	                   .l_len = 100};
+	int fd, status;
+
+	REQUIRE_OK(make_file(P("lock"), 200, 42));
+	REQUIRE_OK(fd = open(P("lock"), O_RDWR));
+	CHECK_OK(fcntl(fd, F_SETLK, &fl));
+	CHECK_OK(flock(fd, LOCK_EX | LOCK_NB));
+	pid_t pid = fork();
+	REQUIRE(pid >= 0, "fork");
+	if (pid == 0) {
+		int cfd = open(P("lock"), O_RDWR);
+		struct flock c = {.l_type = F_WRLCK,
+		                  .l_whence = SEEK_SET,
+		                  .l_start = 50,
+		                  .l_len = 10};
+		int r = 0;
+		if (cfd < 0)
+			_exit(10);
+		if (fcntl(cfd, F_SETLK, &c) == 0 ||
+		    (errno != EAGAIN && errno != EACCES))
+			r |= 1;
+		c.l_start = 150;
+		if (fcntl(cfd, F_SETLK, &c) < 0)
+			r |= 2;
+		c.l_start = 50;
+		if (fcntl(cfd, F_GETLK, &c) < 0 || c.l_type != F_WRLCK ||
+		    c.l_pid != getppid())
+			r |= 4;
+		if (flock(cfd, LOCK_EX | LOCK_NB) == 0 || errno != EWOULDBLOCK)
+			r |= 8;
+		_exit(r);
+	}
+	waitpid(pid, &status, 0);
+	int r = WIFEXITED(status) ? WEXITSTATUS(status) : 99;
+	CHECK(!(r & 1), "a conflicting F_SETLK succeeded in another process");
+	CHECK(!(r & 2), "a non-conflicting F_SETLK failed");
+	CHECK(!(r & 4), "F_GETLK did not report the holder");
+	CHECK(!(r & 8), "a conflicting flock succeeded in another process");
+	CHECK(r < 10, "child setup failed (%d)", r);
+	close(fd);
+}
+
+/* O_APPEND from several processes at once: every record lands whole, none
+ * is lost or overwritten. */
+static void t_append_procs(void)
+{
+	enum { NPROC = 4, NREC = 400, RECLEN = 100 };
+	pid_t pids[NPROC];
+	struct stat st;
+	int fd;
+
+	REQUIRE_OK(fd = open(P("log"), O_CREAT | O_WRONLY | O_APPEND, 0644));
+	close(fd);
+	for (int p = 0; p < NPROC; p++) {
+		pids[p] = fork();
+		REQUIRE(pids[p] >= 0, "fork");
+		if (pids[p] == 0) {
+			char rec[RECLEN + 1];
+			int afd = open(P("log"), O_WRONLY | O_APPEND);
+			if (afd < 0)
+				_exit(1);
+			for (int r = 0; r < NREC; r++) {
+				int n = snprintf(rec, sizeof(rec), "p%d r%04d ",
+				                 p, r);
+				memset(rec + n, 'a' + p, RECLEN - n - 1);
+				rec[RECLEN - 1] = '\n';
+				if (write(afd, rec, RECLEN) != RECLEN)
+					_exit(2);
+			}
+			_exit(close(afd) ? 3 : 0);
+		}
+	}
+	for (int p = 0; p < NPROC; p++) {
+		int status;
+		waitpid(pids[p], &status, 0);
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "appender %d status %d", p, status);
+	}
+	CHECK(stat(P("log"), &st) == 0 &&
+	          st.st_size == (off_t)NPROC * NREC * RECLEN,
+	      "appended size %lld, want %d", (long long)st.st_size,
+	      NPROC * NREC * RECLEN);
+	char *buf = malloc((size_t)NPROC * NREC * RECLEN);
+	REQUIRE(buf, "malloc");
+	REQUIRE_OK(fd = open(P("log"), O_RDONLY));
+	ssize_t n = read_full(fd, buf, (size_t)NPROC * NREC * RECLEN, 0);
+	close(fd);
+	int next[NPROC] = {0}, bad = 0;
+	for (ssize_t off = 0; off + RECLEN <= n && bad < 5; off += RECLEN) {
+		int p, r;
+		char *rec = buf + off;
+		if (sscanf(rec, "p%d r%d ", &p, &r) != 2 || p < 0 ||
+		    p >= NPROC || rec[RECLEN - 1] != '\n' ||
+		    rec[RECLEN - 2] != 'a' + p || r != next[p]) {
+			CHECK(0,
+			      "record at %zd is torn or out of order: "
+			      "%.20s",
+			      off, rec);
+			bad++;
+			continue;
+		}
+		next[p]++;
+	}
+	for (int p = 0; p < NPROC; p++)
+		CHECK(next[p] == NREC || bad, "process %d: %d records", p,
+		      next[p]);
+	free(buf);
+}
+
+struct stress_arg {
+	int index;
+	atomic_int *stop;
+	long ops;
+};
+
+/* Each thread owns files t<i>-<k> and moves them between dirs a and b
+ * (rename, link+unlink, rewrite), while other threads list both dirs. */
+static void *stress_main(void *p)
+{
+	struct stress_arg *a = p;
+	char from[PATH_MAX], to[PATH_MAX], name[64];
+	uint8_t buf[8192];
+	unsigned seed = (unsigned)a->index * 7919u + 1;
+
+	for (int k = 0; k < 20; k++) {
+		snprintf(name, sizeof(name), "a/t%d-%d", a->index, k);
+		if (make_file(path_of(from, name), 4096 + (size_t)k, 50) < 0) {
+			fail_at(__FILE__, __LINE__, errno, "create %s", name);
+			return NULL;
+		}
+	}
+	int where[20] = {0}; /* 0: in a, 1: in b */
+	for (long i = 0; i < 400; i++) {
+		int k = (int)(rand_r(&seed) % 20);
+		snprintf(name, sizeof(name), "%c/t%d-%d", where[k] ? 'b' : 'a',
+		         a->index, k);
+		path_of(from, name);
+		snprintf(name, sizeof(name), "%c/t%d-%d", where[k] ? 'a' : 'b',
+		         a->index, k);
+		path_of(to, name);
+		int how = (int)(rand_r(&seed) % 3), r;
+		const char *step;
+		if (how == 0) {
+			step = "rename";
+			r = rename(from, to);
+		} else if (how == 1) {
+			step = "link";
+			r = link(from, to);
+			if (r == 0) {
+				step = "unlink after link";
+				r = unlink(from);
+			}
+		} else {
+			/* rewrite in place, then move */
+			step = "open for rewrite";
+			int fd = open(from, O_RDWR);
+			r = fd < 0 ? -1 : 0;
+			if (fd >= 0) {
+				fill_pattern(buf, 4096 + (size_t)k, 0, 50);
+				if (pwrite(fd, buf, 4096 + (size_t)k, 0) !=
+				    4096 + k) {
+					step = "rewrite";
+					r = -1;
+				}
+				close(fd);
+			}
+			if (r == 0) {
+				step = "rename after rewrite";
+				r = rename(from, to);
+			}
+		}
+		if (r < 0) {
+			struct stat st;
+			int err = errno;
+			int from_ok = lstat(from, &st) == 0;
+			int to_ok = lstat(to, &st) == 0;
+			fail_at(__FILE__, __LINE__, err,
+			        "thread %d, iteration %ld: %s %s -> %s failed "
+			        "(now: source %s, target %s)",
+			        a->index, i, step, from, to,
+			        from_ok ? "exists" : "missing",
+			        to_ok ? "exists" : "missing");
+			return NULL;
+		}
+		where[k] = !where[k];
+		a->ops++;
+	}
+	for (int k = 0; k < 20; k++) {
+		snprintf(name, sizeof(name), "%c/t%d-%d", where[k] ? 'b' : 'a',
+		         a->index, k);
+		if (!file_has_pattern(path_of(from, name), 4096 + (size_t)k,
+		                      50))
+			fail_at(__FILE__, __LINE__, errno,
+			        "thread %d: %s missing or wrong", a->index,
+			        name);
+		snprintf(name, sizeof(name), "%c/t%d-%d", where[k] ? 'a' : 'b',
+		         a->index, k);
+		struct stat st;
+		if (lstat(path_of(from, name), &st) == 0)
+			fail_at(__FILE__, __LINE__, 0,
+			        "thread %d: %s exists in both dirs", a->index,
+			        name);
+	}
+	return NULL;
+}
+
+static void *lister_main(void *p)
+{
+	struct stress_arg *a = p;
+
+	while (!atomic_load(a->stop)) {
+		const char *dirs[2] = {"a", "b"};
+		for (int i = 0; i < 2; i++) {
+			char path[PATH_MAX];
+			DIR *d = opendir(path_of(path, dirs[i]));
+			struct dirent *e;
+			if (!d) {
+				fail_at(__FILE__, __LINE__, errno, "opendir");
+				return NULL;
+			}
+			while ((e = readdir(d))) {
+				struct stat st;
+				char name[300];
+				snprintf(name, sizeof(name), "%s/%s", dirs[i],
+				         e->d_name);
+				/* may vanish meanwhile: only ENOENT is ok */
+				if (lstat(path_of(path, name), &st) < 0 &&
+				    errno != ENOENT)
+					fail_at(__FILE__, __LINE__, errno,
+					        "lstat %s", name);
+			}
+			closedir(d);
+			a->ops++;
+		}
+	}
+	return NULL;
+}
+
+static void t_stress(void)
+{
+	enum { NW = 4, NL = 2 };
+	pthread_t th[NW + NL];
+	struct stress_arg args[NW + NL];
+	atomic_int stop = 0;
+
+	REQUIRE_OK(mkdir(P("a"), 0755));
+	REQUIRE_OK(mkdir(P("b"), 0755));
+	/* SX_STRESS_LISTERS=0 leaves the listing threads out (to narrow a
+	 * failure down) */
+	int nl = getenv("SX_STRESS_LISTERS") ? atoi(getenv("SX_STRESS_LISTERS"))
+	                                     : NL;
+	if (nl < 0 || nl > NL)
+		nl = NL;
+	for (int i = 0; i < NW + nl; i++) {
+		args[i] = (struct stress_arg){i, &stop, 0};
+		REQUIRE(pthread_create(&th[i], NULL,
+		                       i < NW ? stress_main : lister_main,
+		                       &args[i]) == 0,
+		        "pthread_create");
+	}
+	for (int i = 0; i < NW; i++)
+		pthread_join(th[i], NULL);
+	atomic_store(&stop, 1);
+	for (int i = NW; i < NW + nl; i++)
+		pthread_join(th[i], NULL);
+	int dups, na = count_entries(P("a"), &dups),
+	          nb = count_entries(P("b"), &dups);
+	CHECK(na + nb == NW * 20, "a has %d, b has %d, want %d in all", na, nb,
+	      NW * 20);
+	if (verbose)
+		printf("     stress: %ld ops, %ld listings\n",
+		       args[0].ops + args[1].ops + args[2].ops + args[3].ops,
+		       nl == NL ? args[4].ops + args[5].ops : 0);
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void t_readdir(void)
+{
+	enum { N = 1200 };
+	char name[320];
+	char **seen = calloc(N + 8, sizeof(char *));
+	int nseen = 0, dots = 0;
+	struct dirent *e;
+	DIR *d;
+
+	REQUIRE(seen, "calloc");
+	CHECK_OK(mkdir(P("many"), 0755));
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "many/entry-%05d-%s", i,
+		         i % 3 ? "with-a-longer-name-to-fill-pages" : "s");
+		int fd = open(P(name), O_CREAT | O_WRONLY, 0644);
+		REQUIRE(fd >= 0, "create %s", name);
+		close(fd);
+	}
+	CHECK_OK(mkdir(P("many/subdir"), 0755));
+	REQUIRE(d = opendir(P("many")), "opendir");
+	errno = 0;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) {
+			dots++;
+			continue;
+		}
+		if (nseen < N + 8)
+			seen[nseen++] = strdup(e->d_name);
+		/* d_type is optional (DT_UNKNOWN); when given it must be
+		 * right */
+		if (!strcmp(e->d_name, "subdir"))
+			CHECK(e->d_type == DT_DIR || e->d_type == DT_UNKNOWN,
+			      "d_type of subdir %d", e->d_type);
+		else
+			CHECK(e->d_type == DT_REG || e->d_type == DT_UNKNOWN,
+			      "d_type of %s: %d", e->d_name, e->d_type);
+		/* d_ino matches st_ino (find and du rely on it) */
+		if (nseen % 97 == 1) {
+			struct stat st;
+			snprintf(name, sizeof(name), "many/%s", e->d_name);
+			CHECK(lstat(P(name), &st) == 0 && st.st_ino == e->d_ino,
+			      "d_ino %llu vs st_ino %llu of %s",
+			      (unsigned long long)e->d_ino,
+			      (unsigned long long)st.st_ino, e->d_name);
+		}
+	}
+	int readdir_errno = errno;
+	CHECK(readdir_errno == 0, "readdir ended with error %d", readdir_errno);
+	CHECK(dots == 2, ". and .. listed %d times", dots);
+	CHECK(nseen == N + 1, "listed %d entries, want %d", nseen, N + 1);
+	qsort(seen, (size_t)nseen, sizeof(char *), name_cmp);
+	for (int i = 1; i < nseen; i++)
+		CHECK(strcmp(seen[i - 1], seen[i]) != 0, "duplicate entry %s",
+		      seen[i]);
+	for (int i = 0; i < nseen; i++)
+		free(seen[i]);
+
+	/* rewinddir gives the same count */
+	rewinddir(d);
+	int again = 0;
+	while ((e = readdir(d)))
+		again++;
+	CHECK(again == N + 3, "after rewinddir %d entries", again);
+	closedir(d);
+
+	/* readdir while deleting every entry as it is returned: every entry
+	 * present at opendir and not yet deleted must be returned once */
+	REQUIRE(d = opendir(P("many")), "opendir");
+	nseen = 0;
+	int removed = 0;
+	errno = 0;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		snprintf(name, sizeof(name), "many/%s", e->d_name);
+		if (nseen < N + 8)
+			seen[nseen++] = strdup(e->d_name);
+		int r = e->d_type == DT_DIR || !strcmp(e->d_name, "subdir")
+		            ? rmdir(P(name))
+		            : unlink(P(name));
+		if (r == 0)
+			removed++;
+		else
+			CHECK(0, "remove %s while listing", e->d_name);
+	}
+	closedir(d);
+	qsort(seen, (size_t)nseen, sizeof(char *), name_cmp);
+	for (int i = 1; i < nseen; i++)
+		CHECK(strcmp(seen[i - 1], seen[i]) != 0,
+		      "duplicate while deleting %s", seen[i]);
+	for (int i = 0; i < nseen; i++)
+		free(seen[i]);
+	int dups;
+	int left = count_entries(P("many"), &dups);
+	CHECK(left == 0, "%d entries never listed while deleting", left);
+	CHECK(removed == N + 1, "removed %d of %d", removed, N + 1);
+	CHECK_OK(rmdir(P("many")));
+	free(seen);
+}
+
+static void t_statfs(void)
+{
+	struct statvfs a, b;
+	int fd;
+
+	REQUIRE_OK(statvfs(base_dir, &a));
+	CHECK(a.f_blocks > 0, "f_blocks %llu", (unsigned long long)a.f_blocks);
+	CHECK(a.f_bfree <= a.f_blocks, "f_bfree %llu > f_blocks %llu",
+	      (unsigned long long)a.f_bfree, (unsigned long long)a.f_blocks);
+	CHECK(a.f_bavail <= a.f_bfree, "f_bavail > f_bfree");
+	CHECK(a.f_bsize > 0 && a.f_frsize > 0, "block sizes");
+	CHECK(a.f_namemax >= 255, "f_namemax %lu", a.f_namemax);
+	CHECK(a.f_bfree * a.f_frsize >= 8ull * MIB, "at least 8 MiB free");
+
+	/* writing 16 MiB (and syncing it) lowers the free space */
+	uint8_t *buf = malloc(MIB);
+	REQUIRE(buf, "malloc");
+	REQUIRE_OK(fd = open(P("fill"), O_CREAT | O_WRONLY, 0644));
+	for (int i = 0; i < 16; i++) {
+		fill_pattern(buf, MIB, (uint64_t)i * MIB, 26);
+		CHECK(write_full(fd, buf, MIB, (off_t)i * MIB) == MIB,
+		      "write MiB %d", i);
+	}
+	CHECK_OK(fsync(fd));
+	close(fd);
+	free(buf);
+	REQUIRE_OK(statvfs(base_dir, &b));
+	long long before = (long long)(a.f_bfree * a.f_frsize);
+	long long after = (long long)(b.f_bfree * b.f_frsize);
+	/* other writers on a shared file system may interfere: only a rough
+	 * check on native directories */
+	CHECK(before - after >= 8ll * MIB,
+	      "free space went from %lld to %lld after writing 16 MiB", before,
+	      after);
+	/* truncating to 0 gives the space back, and st_blocks is 0 */
+	CHECK_OK(truncate(P("fill"), 0));
+	struct stat st;
+	CHECK(stat(P("fill"), &st) == 0 && st.st_blocks == 0,
+	      "st_blocks %lld after truncate to 0", (long long)st.st_blocks);
+	struct statvfs c;
+	REQUIRE_OK(statvfs(base_dir, &c));
+	long long again = (long long)(c.f_bfree * c.f_frsize);
+	CHECK(again - after >= 8ll * MIB,
+	      "free space %lld -> %lld after truncating 16 MiB to 0", after,
+	      again);
+	CHECK_OK(unlink(P("fill")));
+	CHECK_OK(fstatvfs(fd = open(base_dir, O_RDONLY), &b));
+	close(fd);
+}
+
+static void t_access(void)
+{
+	REQUIRE_OK(make_file(P("f"), 1, 27));
+	CHECK_OK(chmod(P("f"), 0644));
+	CHECK_OK(access(P("f"), F_OK));
+	CHECK_OK(access(P("f"), R_OK | W_OK));
+	CHECK_ERR(access(P("missing"), F_OK), ENOENT);
+	if (geteuid() == 0) {
+		/* root may execute only when some x bit is set */
+		CHECK_ERR(access(P("f"), X_OK), EACCES);
+		CHECK_OK(chmod(P("f"), 0100));
+		CHECK_OK(access(P("f"), X_OK));
+		CHECK_OK(chmod(P("f"), 0));
+		CHECK_OK(access(P("f"), R_OK | W_OK));
+	} else {
+		CHECK_OK(chmod(P("f"), 0400));
+		CHECK_ERR(access(P("f"), W_OK), EACCES);
+	}
+	CHECK_OK(access(base_dir, R_OK | W_OK | X_OK));
+}
+
+static void t_fallocate(void)
+{
+	struct stat st;
+	uint8_t *rd = malloc(MIB);
+	int fd;
+
+	REQUIRE(rd, "malloc");
+	REQUIRE_OK(fd = open(P("f"), O_CREAT | O_RDWR, 0644));
+	CHECK(fallocate(fd, 0, 0, MIB) == 0, "fallocate mode 0");
+	CHECK(fstat(fd, &st) == 0 && st.st_size == MIB,
+	      "size after fallocate: %lld", (long long)st.st_size);
+	CHECK(pread(fd, rd, MIB, 0) == MIB && first_nonzero(rd, MIB) < 0,
+	      "fallocated range reads zero");
+	CHECK(pwrite(fd, "data", 4, 100) == 4, "write");
+	CHECK(fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 4 * MIB) == 0,
+	      "fallocate KEEP_SIZE");
+	CHECK(fstat(fd, &st) == 0 && st.st_size == MIB,
+	      "KEEP_SIZE keeps size: %lld", (long long)st.st_size);
+	CHECK(pread(fd, rd, 8, 98) == 8 && !memcmp(rd + 2, "data", 4),
+	      "data kept by fallocate");
+	/* extending past the end from an offset */
+	CHECK(fallocate(fd, 0, 2 * MIB, MIB) == 0, "fallocate past EOF");
+	CHECK(fstat(fd, &st) == 0 && st.st_size == 3 * MIB,
+	      "size after fallocate past EOF: %lld", (long long)st.st_size);
+	CHECK(pread(fd, rd, MIB, MIB) == MIB && first_nonzero(rd, MIB) < 0,
+	      "gap reads zero");
+	/* posix_fallocate (glibc emulates it when fallocate is missing) */
+	CHECK(posix_fallocate(fd, 0, 5 * MIB) == 0, "posix_fallocate");
+	CHECK(fstat(fd, &st) == 0 && st.st_size == 5 * MIB, "size 5 MiB");
+	CHECK_ERR(fallocate(fd, 0, 0, 0), EINVAL);
+	close(fd);
+	free(rd);
+}
+
+static void t_copy_file_range(void)
+{
+	enum { LEN = 3 * MIB + 17 };
+	int in, out;
+	uint8_t *rd = malloc(LEN);
+
+	REQUIRE(rd, "malloc");
+	REQUIRE_OK(make_file(P("src"), LEN, 28));
+	REQUIRE_OK(in = open(P("src"), O_RDONLY));
+	REQUIRE_OK(out = open(P("dst"), O_CREAT | O_WRONLY | O_TRUNC, 0644));
+	size_t done = 0;
+	while (done < LEN) {
+		ssize_t n = copy_file_range(in, NULL, out, NULL, LEN - done, 0);
+		if (n <= 0) {
+			CHECK(0, "copy_file_range returned %zd at %zu", n,
+			      done);
+			break;
+		}
+		done += (size_t)n;
+	}
+	CHECK(lseek(in, 0, SEEK_CUR) == LEN && lseek(out, 0, SEEK_CUR) == LEN,
+	      "offsets advanced");
+	close(out);
+	CHECK(file_has_pattern(P("dst"), LEN, 28), "copy matches");
+	/* explicit offsets: 1000 bytes from 5000 to 70000 of a new file */
+	REQUIRE_OK(out = open(P("dst2"), O_CREAT | O_RDWR, 0644));
+	loff_t ino = 5000, outo = 70000;
+	CHECK(copy_file_range(in, &ino, out, &outo, 1000, 0) == 1000,
+	      "copy with offsets");
+	CHECK(ino == 6000 && outo == 71000, "offsets updated");
+	CHECK(read_full(out, rd, 100000, 0) == 71000, "size 71000");
+	CHECK(first_nonzero(rd, 70000) < 0, "hole before copy");
+	CHECK(check_pattern(rd + 70000, 1000, 5000, 28) < 0, "copied bytes");
+	/* past EOF of the source: 0 */
+	ino = LEN;
+	CHECK(copy_file_range(in, &ino, out, NULL, 100, 0) == 0,
+	      "copy at EOF returns 0");
+	close(out);
+	close(in);
+	free(rd);
+}
+
+static void t_lseek(void)
+{
+	struct stat st;
+	int fd;
+
+	REQUIRE_OK(make_file(P("f"), 10000, 29));
+	REQUIRE_OK(fd = open(P("f"), O_RDWR));
+	CHECK(lseek(fd, 0, SEEK_END) == 10000, "SEEK_END");
+	CHECK(lseek(fd, -100, SEEK_END) == 9900, "SEEK_END -100");
+	CHECK(lseek(fd, 50, SEEK_CUR) == 9950, "SEEK_CUR");
+	CHECK_ERR(lseek(fd, -1, SEEK_SET), EINVAL);
+	/* seek past the end and write: a hole */
+	CHECK(lseek(fd, 3 * MIB, SEEK_SET) == 3 * MIB, "seek past EOF");
+	CHECK(write(fd, "T", 1) == 1, "write past EOF");
+	CHECK(fstat(fd, &st) == 0 && st.st_size == 3 * MIB + 1, "size");
+	/* SEEK_DATA / SEEK_HOLE: a file system may report everything as
+	 * data (the generic implementation does), so only the bounds are
+	 * checked: data at 0 is found at 0, a hole exists at or before EOF,
+	 * and both are ENXIO at EOF */
+	CHECK(lseek(fd, 0, SEEK_DATA) == 0, "SEEK_DATA 0");
+	off_t h = lseek(fd, 0, SEEK_HOLE);
+	CHECK(h >= 10000 && h <= 3 * MIB + 1, "SEEK_HOLE 0 -> %lld",
+	      (long long)h);
+	off_t dpos = lseek(fd, 20000, SEEK_DATA);
+	CHECK(dpos >= 20000 && dpos <= 3 * MIB, "SEEK_DATA in hole -> %lld",
+	      (long long)dpos);
+	CHECK_ERR(lseek(fd, 3 * MIB + 1, SEEK_DATA), ENXIO);
+	CHECK_ERR(lseek(fd, 3 * MIB + 10, SEEK_HOLE), ENXIO);
+	close(fd);
+}
+
+static void t_xattr(void)
+{
+	char buf[8192];
+	ssize_t n;
+
+	REQUIRE_OK(make_file(P("f"), 10, 30));
+	CHECK_OK(setxattr(P("f"), "user.a", "alpha", 5, 0));
+	CHECK_OK(setxattr(P("f"), "user.b", "", 0, 0));
+	n = getxattr(P("f"), "user.a", buf, sizeof(buf));
+	CHECK(n == 5 && !memcmp(buf, "alpha", 5), "get user.a: %zd", n);
+	CHECK(getxattr(P("f"), "user.a", NULL, 0) == 5, "size query");
+	CHECK(getxattr(P("f"), "user.b", buf, sizeof(buf)) == 0, "empty value");
+	CHECK_ERR(getxattr(P("f"), "user.a", buf, 2), ERANGE);
+	CHECK_ERR(getxattr(P("f"), "user.none", buf, sizeof(buf)), ENODATA);
+	CHECK_ERR(setxattr(P("f"), "user.a", "x", 1, XATTR_CREATE), EEXIST);
+	CHECK_ERR(setxattr(P("f"), "user.c", "x", 1, XATTR_REPLACE), ENODATA);
+	CHECK_OK(setxattr(P("f"), "user.a", "beta", 4, XATTR_REPLACE));
+	n = getxattr(P("f"), "user.a", buf, sizeof(buf));
+	CHECK(n == 4 && !memcmp(buf, "beta", 4), "replaced value: %zd", n);
+	CHECK_OK(setxattr(P("f"), "user.c", "gamma", 5, XATTR_CREATE));
+
+	/* binary and large values */
+	char bin[4000];
+	for (size_t i = 0; i < sizeof(bin); i++)
+		bin[i] = (char)(i * 7);
+	CHECK_OK(setxattr(P("f"), "user.bin", bin, sizeof(bin), 0));
+	n = getxattr(P("f"), "user.bin", buf, sizeof(buf));
+	CHECK(n == sizeof(bin) && !memcmp(buf, bin, sizeof(bin)),
+	      "binary value: %zd", n);
+
+	/* list */
+	n = listxattr(P("f"), NULL, 0);
+	CHECK(n > 0, "list size query %zd", n);
+	n = listxattr(P("f"), buf, sizeof(buf));
+	int found = 0;
+	for (ssize_t i = 0; n > 0 && i < n; i += (ssize_t)strlen(buf + i) + 1) {
+		if (!strcmp(buf + i, "user.a") || !strcmp(buf + i, "user.b") ||
+		    !strcmp(buf + i, "user.c") || !strcmp(buf + i, "user.bin"))
+			found++;
+	}
+	CHECK(found == 4, "listxattr found %d of 4 names", found);
+	CHECK_ERR(listxattr(P("f"), buf, 3), ERANGE);
+
+	/* remove */
+	CHECK_OK(removexattr(P("f"), "user.c"));
+	CHECK_ERR(getxattr(P("f"), "user.c", buf, sizeof(buf)), ENODATA);
+	CHECK_ERR(removexattr(P("f"), "user.c"), ENODATA);
+	n = listxattr(P("f"), buf, sizeof(buf));
+	for (ssize_t i = 0; n > 0 && i < n; i += (ssize_t)strlen(buf + i) + 1)
+		CHECK(strcmp(buf + i, "user.c") != 0, "user.c still listed");
+
+	/* fd variants, directories, symlinks */
+	int fd;
+	REQUIRE_OK(fd = open(P("f"), O_RDONLY));
+	CHECK_OK(fsetxattr(fd, "user.fd", "1", 1, 0));
+	CHECK(fgetxattr(fd, "user.fd", buf, sizeof(buf)) == 1, "fgetxattr");
+	close(fd);
+	CHECK_OK(mkdir(P("d"), 0755));
+	CHECK_OK(setxattr(P("d"), "user.dir", "dv", 2, 0));
+	CHECK(getxattr(P("d"), "user.dir", buf, sizeof(buf)) == 2, "dir xattr");
+	CHECK_OK(symlink("f", P("l")));
+	/* user.* xattrs are not allowed on symlinks (the VFS says EPERM) */
+	CHECK_ERR(lsetxattr(P("l"), "user.x", "1", 1, 0), EPERM);
+	CHECK(getxattr(P("l"), "user.a", buf, sizeof(buf)) == 4,
+	      "getxattr follows a symlink");
+	/* xattrs follow the inode through rename and hard links */
+	CHECK_OK(rename(P("f"), P("d/g")));
+	CHECK(getxattr(P("d/g"), "user.a", buf, sizeof(buf)) == 4,
+	      "xattr after rename");
+	CHECK_OK(link(P("d/g"), P("h")));
+	CHECK_OK(setxattr(P("h"), "user.viah", "1", 1, 0));
+	CHECK(getxattr(P("d/g"), "user.viah", buf, sizeof(buf)) == 1,
+	      "xattr set via a hard link seen via the other name");
+	CHECK_ERR(getxattr(P("missing"), "user.a", buf, sizeof(buf)), ENOENT);
+	/* a name longer than XATTR_NAME_MAX (255) is ERANGE */
+	char longname[300];
+	memset(longname, 'n', sizeof(longname) - 1);
+	memcpy(longname, "user.", 5);
+	longname[sizeof(longname) - 1] = 0;
+	CHECK_ERR(setxattr(P("h"), longname, "1", 1, 0), ERANGE);
+	/* unknown namespaces are EOPNOTSUPP */
+	CHECK_ERR(setxattr(P("h"), "bogus.name", "1", 1, 0), EOPNOTSUPP);
+}
+
+/* cp -a, tar and rsync set the mode of a copy by writing the ACL xattr
+ * system.posix_acl_access (libacl's acl_set_fd) and call chmod only when
+ * that fails.  A file system must either refuse the name (EOPNOTSUPP) or
+ * apply the ACL's permission bits to the mode, as ext4 and tmpfs do. */
+static void t_acl(void)
+{
+	/* version 2; USER_OBJ rw-, GROUP_OBJ r--, OTHER r-- (mode 0644) */
+	static const unsigned char acl[28] = {
+	    2,    0, 0, 0,                         /* version */
+	    1,    0, 6, 0, 0xff, 0xff, 0xff, 0xff, /* ACL_USER_OBJ rw */
+	    4,    0, 4, 0, 0xff, 0xff, 0xff, 0xff, /* ACL_GROUP_OBJ r */
+	    0x20, 0, 4, 0, 0xff, 0xff, 0xff, 0xff, /* ACL_OTHER r */
+	};
+	struct stat st;
+	int fd, ret;
+
+	REQUIRE_OK(fd = open(P("f"), O_CREAT | O_EXCL | O_WRONLY, 0600));
+	errno = 0;
+	ret = fsetxattr(fd, "system.posix_acl_access", acl, sizeof(acl), 0);
+	int set_errno = errno;
+	if (ret < 0) {
+		CHECK(set_errno == EOPNOTSUPP,
+		      "set ACL: want success or EOPNOTSUPP, got %s",
+		      strerrorname_np(set_errno));
+	} else {
+		CHECK(fstat(fd, &st) == 0 && (st.st_mode & 07777) == 0644,
+		      "ACL accepted but mode is %o, want 0644 (cp -a leaves "
+		      "copies at 0600)",
+		      st.st_mode & 07777);
+	}
+	close(fd);
+	CHECK(stat(P("f"), &st) == 0 &&
+	          (ret < 0 || (st.st_mode & 07777) == 0644),
+	      "mode after close %o", st.st_mode & 07777);
+	/* the same on a directory (cp -a of a tree) */
+	CHECK_OK(mkdir(P("d"), 0700));
+	ret = setxattr(P("d"), "system.posix_acl_access", acl, sizeof(acl), 0);
+	if (ret == 0)
+		CHECK(stat(P("d"), &st) == 0 && (st.st_mode & 07777) == 0644,
+		      "dir ACL accepted but mode is %o, want 0644",
+		      st.st_mode & 07777);
+}
+
+static void t_names(void)
+{
+	char name[300], path[PATH_MAX];
+	struct stat st;
+	int fd;
+
+	memset(name, 'n', 255);
+	name[255] = 0;
+	path_of(path, name);
+	REQUIRE_OK(fd = open(path, O_CREAT | O_WRONLY, 0644));
+	close(fd);
+	CHECK(stat(path, &st) == 0, "255-byte name");
+	int dups;
+	CHECK(count_entries(base_dir, &dups) == 1, "255-byte name listed");
+	CHECK_OK(unlink(path));
+	memset(name, 'n', 256);
+	name[256] = 0;
+	path_of(path, name);
+	/* FUSE: the kernel does not check; the file system must */
+	CHECK_ERR(open(path, O_CREAT | O_WRONLY, 0644), ENAMETOOLONG);
+	CHECK_ERR(stat(path, &st), ENAMETOOLONG);
+	CHECK_ERR(mkdir(path, 0755), ENAMETOOLONG);
+	CHECK_ERR(symlink("x", path), ENAMETOOLONG);
+	REQUIRE_OK(make_file(P("short"), 1, 31));
+	CHECK_ERR(rename(P("short"), path), ENAMETOOLONG);
+	CHECK_ERR(link(P("short"), path), ENAMETOOLONG);
+	CHECK(count_entries(base_dir, &dups) == 1, "nothing created");
+	/* odd but legal names */
+	const char *odd[] = {" leading space",
+	                     "trailing space ",
+	                     "tab\there",
+	                     "newline\nhere",
+	                     "utf8-\xc3\xa9\xe2\x82\xac",
+	                     "-dash",
+	                     "..dots",
+	                     "a=b;c'd\"e"};
+	for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+		path_of(path, odd[i]);
+		CHECK(make_file(path, 3, 32) == 0 &&
+		          file_has_pattern(path, 3, 32),
+		      "odd name %zu", i);
+	}
+}
+
+static void t_deep_path(void)
+{
+	char path[PATH_MAX + 16];
+	struct stat st;
+	size_t len = strlen(base_dir);
+	int depth = 0;
+
+	REQUIRE(len < 3000, "base dir too long");
+	memcpy(path, base_dir, len + 1);
+	/* directories of 200-byte names until the path is about 3900 long */
+	while (len + 1 + 200 < 3900) {
+		path[len++] = '/';
+		memset(path + len, 'a' + depth % 26, 200);
+		len += 200;
+		path[len] = 0;
+		REQUIRE(mkdir(path, 0755) == 0, "mkdir at depth %d (len %zu)",
+		        depth, len);
+		depth++;
+	}
+	/* a final file name that makes the path exactly 4095 bytes */
+	size_t fname = 4095 - len - 1;
+	REQUIRE(fname >= 1 && fname <= 255, "file name length %zu", fname);
+	path[len] = '/';
+	memset(path + len + 1, 'z', fname);
+	path[4095] = 0;
+	REQUIRE(strlen(path) == 4095, "path length %zu", strlen(path));
+	CHECK(make_file(path, 1000, 33) == 0, "create 4095-byte path");
+	CHECK(stat(path, &st) == 0 && st.st_size == 1000,
+	      "stat 4095-byte path");
+	CHECK(file_has_pattern(path, 1000, 33), "read 4095-byte path");
+	/* one byte more is ENAMETOOLONG (the kernel's PATH_MAX) */
+	path[4095] = 'z';
+	path[4096] = 0;
+	CHECK_ERR(stat(path, &st), ENAMETOOLONG);
+	path[4095] = 0;
+	/* a relative walk from a dir fd reaches the same file */
+	int dfd = open(base_dir, O_RDONLY | O_DIRECTORY);
+	REQUIRE(dfd >= 0, "open base");
+	CHECK(fstatat(dfd, path + strlen(base_dir) + 1, &st, 0) == 0 &&
+	          st.st_size == 1000,
+	      "fstatat relative deep path");
+	close(dfd);
+	CHECK_OK(unlink(path));
+}
+
+static void t_mmap(void)
+{
+	enum { LEN = 2 * MIB };
+	uint8_t *rd = malloc(LEN);
+	int fd;
+
+	REQUIRE(rd, "malloc");
+	REQUIRE_OK(make_file(P("m"), LEN, 34));
+	REQUIRE_OK(fd = open(P("m"), O_RDWR));
+	/* FUSE: a direct_io file cannot be mmapped (ENODEV) */
+	uint8_t *map =
+	    mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	REQUIRE(map != MAP_FAILED, "mmap MAP_SHARED");
+	CHECK(check_pattern(map, LEN, 0, 34) < 0, "mapped content");
+	for (size_t i = 0; i < LEN; i += 4096)
+		map[i] = (uint8_t)~pattern_byte(i, 34);
+	memcpy(map + MIB + 10, "MAPPED", 6);
+	CHECK_OK(msync(map, LEN, MS_SYNC));
+	/* read() through the same and another descriptor sees it */
+	CHECK(pread(fd, rd, 6, MIB + 10) == 6 && !memcmp(rd, "MAPPED", 6),
+	      "read() sees mmap write");
+	int fd2;
+	REQUIRE_OK(fd2 = open(P("m"), O_RDONLY));
+	CHECK(read_full(fd2, rd, LEN, 0) == LEN, "read all");
+	int bad = 0;
+	for (size_t i = 0; i < LEN; i++) {
+		uint8_t want = pattern_byte(i, 34);
+		if (i % 4096 == 0)
+			want = (uint8_t)~want;
+		if (i >= MIB + 10 && i < MIB + 16)
+			want = (uint8_t) "MAPPED"[i - MIB - 10];
+		if (rd[i] != want) {
+			bad = 1;
+			CHECK(0, "byte %zu after msync: %u want %u", i, rd[i],
+			      want);
+			break;
+		}
+	}
+	(void)bad;
+	/* a write() is seen through the mapping */
+	CHECK(pwrite(fd2 >= 0 ? fd : fd, "WRITE", 5, 100) == 5, "pwrite");
+	CHECK(!memcmp(map + 100, "WRITE", 5), "mapping sees write()");
+	CHECK_OK(munmap(map, LEN));
+	close(fd2);
+	close(fd);
+	/* after close and reopen */
+	REQUIRE_OK(fd = open(P("m"), O_RDONLY));
+	CHECK(pread(fd, rd, 6, MIB + 10) == 6 && !memcmp(rd, "MAPPED", 6),
+	      "mmap write persists after close");
+	/* a private read-only mapping */
+	map = mmap(NULL, LEN, PROT_READ, MAP_PRIVATE, fd, 0);
+	CHECK(map != MAP_FAILED, "mmap MAP_PRIVATE");
+	if (map != MAP_FAILED) {
+		CHECK(!memcmp(map + 100, "WRITE", 5), "private mapping");
+		munmap(map, LEN);
+	}
+	close(fd);
+	/* extend through ftruncate, then write through the mapping */
+	REQUIRE_OK(fd = open(P("grow"), O_CREAT | O_RDWR, 0644));
+	CHECK_OK(ftruncate(fd, 8192));
+	map = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	REQUIRE(map != MAP_FAILED, "mmap grown file");
+	memset(map, 'g', 8192);
+	CHECK_OK(msync(map, 8192, MS_SYNC));
+	munmap(map, 8192);
+	close(fd);
+	CHECK(read_full(fd = open(P("grow"), O_RDONLY), rd, 9000, 0) == 8192 &&
+	          rd[0] == 'g' && rd[8191] == 'g',
+	      "mmap writes into a truncated-up file");
+	close(fd);
+	free(rd);
+}
+
+static void t_odirect(void)
+{
+	enum { LEN = MIB };
+	void *wb, *rb;
+	int fd, fd2;
+
+	REQUIRE(posix_memalign(&wb, 4096, LEN) == 0 &&
+	            posix_memalign(&rb, 4096, LEN) == 0,
+	        "posix_memalign");
+	fill_pattern(wb, LEN, 0, 35);
+	fd = open(P("d"), O_CREAT | O_RDWR | O_DIRECT, 0644);
+	REQUIRE(fd >= 0, "open O_DIRECT (tmpfs before 6.6 says EINVAL)");
+	CHECK(pwrite(fd, wb, LEN, 0) == LEN, "O_DIRECT write 1 MiB");
+	CHECK(pwrite(fd, wb, 4096, LEN + 8192) == 4096,
+	      "O_DIRECT write 4 KiB past a hole");
+	memset(rb, 0xee, LEN);
+	CHECK(pread(fd, rb, LEN, 0) == LEN && check_pattern(rb, LEN, 0, 35) < 0,
+	      "O_DIRECT read back");
+	/* buffered and direct descriptors agree */
+	REQUIRE_OK(fd2 = open(P("d"), O_RDWR));
+	uint8_t *tmp = malloc(LEN + 16384);
+	REQUIRE(tmp, "malloc");
+	CHECK(read_full(fd2, tmp, LEN + 16384, 0) == LEN + 12288,
+	      "buffered read of O_DIRECT data: size");
+	CHECK(check_pattern(tmp, LEN, 0, 35) < 0, "buffered sees direct data");
+	CHECK(first_nonzero(tmp + LEN, 8192) < 0, "hole between");
+	CHECK(check_pattern(tmp + LEN + 8192, 4096, 0, 35) < 0, "tail");
+	CHECK(pwrite(fd2, "BUFFERED", 8, 4096) == 8, "buffered write");
+	memset(rb, 0, 8192);
+	CHECK(pread(fd, rb, 8192, 0) == 8192 &&
+	          !memcmp((char *)rb + 4096, "BUFFERED", 8),
+	      "O_DIRECT read sees a buffered write");
+	CHECK_OK(fsync(fd));
+	CHECK_OK(fdatasync(fd2));
+	close(fd2);
+	close(fd);
+	free(tmp);
+	free(wb);
+	free(rb);
+}
+
+static void t_fsync(void)
+{
+	int fd;
+
+	REQUIRE_OK(make_file(P("f"), 100000, 36));
+	REQUIRE_OK(fd = open(P("f"), O_RDWR));
+	CHECK(pwrite(fd, "s", 1, 5) == 1, "write");
+	CHECK_OK(fsync(fd));
+	CHECK_OK(fdatasync(fd));
+	close(fd);
+	REQUIRE_OK(fd = open(P("f"), O_RDONLY));
+	CHECK_OK(fsync(fd));
+	close(fd);
+	/* directories: fsync on a dir fd (FUSE answers ENOSYS as 0) */
+	REQUIRE_OK(fd = open(base_dir, O_RDONLY | O_DIRECTORY));
+	CHECK_OK(fsync(fd));
+	close(fd);
+	CHECK_OK(syncfs(fd = open(base_dir, O_RDONLY)));
+	close(fd);
+	sync();
+}
+
+struct writer_arg {
+	int shared_fd;
+	const char *path;
+	int index, nthreads;
+	size_t chunk, nchunks;
+};
+
+static void *writer_main(void *p)
+{
+	struct writer_arg *a = p;
+	uint8_t *buf = malloc(a->chunk);
+	int own = open(a->path, O_WRONLY);
+
+	if (!buf || own < 0) {
+		fail_at(__FILE__, __LINE__, errno, "thread %d setup", a->index);
+		goto out;
+	}
+	for (size_t c = (size_t)a->index; c < a->nchunks;
+	     c += (size_t)a->nthreads) {
+		off_t off = (off_t)(c * a->chunk);
+		int fd = c / (size_t)a->nthreads % 2 ? own : a->shared_fd;
+		fill_pattern(buf, a->chunk, (uint64_t)off, 37);
+		if (write_full(fd, buf, a->chunk, off) != (ssize_t)a->chunk) {
+			fail_at(__FILE__, __LINE__, errno,
+			        "thread %d write chunk %zu", a->index, c);
+			break;
+		}
+	}
+out:
+	if (own >= 0)
+		close(own);
+	free(buf);
+	return NULL;
+}
+
+static void t_threads(void)
+{
+	enum { NT = 8 };
+	const size_t chunk = 64 * 1024 + 512, nchunks = 512;
+	const size_t total = chunk * nchunks;
+	pthread_t th[NT];
+	struct writer_arg args[NT];
+	int fd;
+
+	REQUIRE_OK(fd = open(P("shared"), O_CREAT | O_RDWR, 0644));
+	for (int i = 0; i < NT; i++) {
+		args[i] =
+		    (struct writer_arg){fd, P("shared"), i, NT, chunk, nchunks};
+		args[i].path = strdup(P("shared"));
+		REQUIRE(pthread_create(&th[i], NULL, writer_main, &args[i]) ==
+		            0,
+		        "pthread_create");
+	}
+	for (int i = 0; i < NT; i++) {
+		pthread_join(th[i], NULL);
+		free((void *)args[i].path);
+	}
+	struct stat st;
+	CHECK(fstat(fd, &st) == 0 && (size_t)st.st_size == total,
+	      "size %lld, want %zu", (long long)st.st_size, total);
+	uint8_t *rd = malloc(total);
+	REQUIRE(rd, "malloc");
+	CHECK(read_full(fd, rd, total, 0) == (ssize_t)total, "read all");
+	long bad = check_pattern(rd, total, 0, 37);
+	CHECK(bad < 0, "threaded writes differ at %ld (chunk %ld)", bad,
+	      bad / (long)chunk);
+	close(fd);
+	/* and after reopening (no cached pages from this fd) */
+	CHECK(file_has_pattern(P("shared"), total, 37),
+	      "threaded writes after reopen");
+	free(rd);
+}
+
+/* ---------------------------------------------------------------------- */
+
+struct test {
+	const char *name;
+	void (*fn)(void);
+};
+
+static const struct test tests[] = {
+    {"open_flags", t_open_flags},
+    {"read_write", t_read_write},
+    {"sparse", t_sparse},
+    {"large_offsets", t_large_offsets},
+    {"truncate", t_truncate},
+    {"stat", t_stat},
+    {"times", t_times},
+    {"chmod_chown", t_chmod_chown},
+    {"permissions", t_permissions},
+    {"setgid_dir", t_setgid_dir},
+    {"dirs", t_dirs},
+    {"unlink_open", t_unlink_open},
+    {"rename", t_rename},
+    {"symlink", t_symlink},
+    {"link", t_link},
+    {"readdir", t_readdir},
+    {"seekdir", t_seekdir},
+    {"statfs", t_statfs},
+    {"access", t_access},
+    {"fallocate", t_fallocate},
+    {"copy_file_range", t_copy_file_range},
+    {"lseek", t_lseek},
+    {"xattr", t_xattr},
+    {"acl", t_acl},
+    {"names", t_names},
+    {"deep_path", t_deep_path},
+    {"mmap", t_mmap},
+    {"odirect", t_odirect},
+    {"fsync", t_fsync},
+    {"locks", t_locks},
+    {"threads", t_threads},
+    {"append_procs", t_append_procs},
+    {"stress", t_stress},
+};
+
+static void on_alarm(int sig)
+{
+	char msg[256];
+	int n = snprintf(msg, sizeof(msg),
+	                 "FAIL %s: timed out (signal %d); giving up\n",
+	                 cur_test ? cur_test : "?", sig);
+	if (write(STDOUT_FILENO, msg, (size_t)n) < 0)
+		_exit(3);
+	_exit(1);
+}
+
+static int wanted(const char *only, const char *name)
+{
+	size_t len = strlen(name);
+
+	if (!only)
+		return 1;
+	for (const char *p = only; (p = strstr(p, name)); p += len)
+		if ((p == only || p[-1] == ',') &&
+		    (p[len] == 0 || p[len] == ','))
+			return 1;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *only = NULL;
+	int opt, passed = 0, failed = 0, timeout_s = 60;
+	char root[PATH_MAX];
+
+	while ((opt = getopt(argc, argv, "vlt:")) != -1) {
+		switch (opt) {
+		case 'v':
+			verbose = 1;
+			break;
+		case 't':
+			only = optarg;
+			break;
+		case 'l':
+			for (size_t i = 0; i < sizeof(tests) / sizeof(*tests);
+			     i++)
+				printf("%s\n", tests[i].name);
+			return 0;
+		default:
+			goto usage;
+		}
+	}
+	if (optind != argc - 1)
+		goto usage;
+	if (getenv("SX_TEST_TIMEOUT"))
+		timeout_s = atoi(getenv("SX_TEST_TIMEOUT"));
+	if (!realpath(argv[optind], root)) {
+		fprintf(stderr, "syscall_exerciser: %s: %s\n", argv[optind],
+		        strerror(errno));
+		return 2;
+	}
+	size_t rl = strlen(root);
+	snprintf(root + rl, sizeof(root) - rl, "/sx.%d", (int)getpid());
+	if (mkdir(root, 0755) < 0) {
+		fprintf(stderr, "syscall_exerciser: mkdir %s: %s\n", root,
+		        strerror(errno));
+		return 2;
+	}
+	signal(SIGALRM, on_alarm);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	umask(022);
+
+	for (size_t i = 0; i < sizeof(tests) / sizeof(*tests); i++) {
+		if (!wanted(only, tests[i].name))
+			continue;
+		cur_test = tests[i].name;
+		atomic_store(&cur_failures, 0);
+		snprintf(base_dir, sizeof(base_dir), "%s/%s", root,
+		         tests[i].name);
+		if (mkdir(base_dir, 0755) < 0) {
+			fail_at(__FILE__, __LINE__, errno, "mkdir %s",
+			        base_dir);
+		} else {
+			struct timespec t0, t1;
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			alarm((unsigned)timeout_s);
+			tests[i].fn();
+			alarm(0);
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			if (verbose)
+				printf("     %s took %.3f s\n", cur_test,
+				       (double)(t1.tv_sec - t0.tv_sec) +
+				           (t1.tv_nsec - t0.tv_nsec) / 1e9);
+		}
+		if (atomic_load(&cur_failures)) {
+			failed++;
+			printf("not ok %s (%d failed checks)\n", cur_test,
+			       atomic_load(&cur_failures));
+		} else {
+			passed++;
+			printf("ok   %s\n", cur_test);
+		}
+	}
+	printf("syscall_exerciser: %d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+
+usage:
+	fprintf(stderr,
+	        "usage: syscall_exerciser [-v] [-l] [-t TEST[,TEST...]] DIR\n");
+	return 2;
+}

@@ -1,0 +1,331 @@
+/*
+ * Metadata images: a checkpoint of one core loaded into another gives the
+ * same tree (ids, names, attributes, xattrs, symlinks, sizes, extents with
+ * targets remapped by name), and journal records captured through the
+ * metadata hook bring the copy up to date after further changes.
+ * Drives cte_core directly (namespace calls only: no runtime, no bdev).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "cte_test_util.h"
+
+static struct cte_core *new_core(const char *t0, const char *t1)
+{
+	struct cte_params p;
+	struct cte_core *core;
+
+	cte__params_default(&p);
+	assert_int_equal(cte__core_new(&core, &p), 0);
+	/* targets by hand: slots only matter for names */
+	core->targets[0] = (struct cte_target){.used = true, .active = true};
+	core->targets[1] = (struct cte_target){.used = true, .active = true};
+	snprintf(core->targets[0].name, sizeof(core->targets[0].name), "%s",
+	         t0);
+	snprintf(core->targets[1].name, sizeof(core->targets[1].name), "%s",
+	         t1);
+	core->n_target_slots = 2;
+	return core;
+}
+
+static cte_id mk(struct cte_core *core, cte_id parent, const char *name,
+                 uint32_t mode, const char *link)
+{
+	cte_attr a = cte_test_attr(mode), out;
+
+	assert_int_equal(cte__ns_create(core, parent, name, &a, link, &out), 0);
+	return out.id;
+}
+
+/* Walk core a's tree from the root and check core b has the same. */
+static void compare_dir(struct cte_core *a, struct cte_core *b, cte_id dir)
+{
+	cte_dirent ea[64], eb[64];
+	size_t na, nb;
+
+	assert_int_equal(cte__ns_readdir(a, dir, 0, ea, 64, &na), 0);
+	assert_int_equal(cte__ns_readdir(b, dir, 0, eb, 64, &nb), 0);
+	assert_int_equal(na, nb);
+	for (size_t i = 0; i < na; i++) {
+		cte_attr x;
+		char la[64] = "", lb[64] = "";
+		size_t sa, sb;
+		char xa[256], xb[256];
+
+		assert_int_equal(cte__ns_lookup(b, dir, ea[i].name, &x), 0);
+		assert_int_equal(x.id, ea[i].id);
+		assert_int_equal(x.mode, ea[i].attr.mode);
+		assert_int_equal(x.uid, ea[i].attr.uid);
+		assert_int_equal(x.nlink, ea[i].attr.nlink);
+		assert_int_equal(x.size, ea[i].attr.size);
+		assert_int_equal(x.alloc_bytes, ea[i].attr.alloc_bytes);
+		assert_int_equal(x.mtime.tv_sec, ea[i].attr.mtime.tv_sec);
+		assert_int_equal(x.mtime.tv_nsec, ea[i].attr.mtime.tv_nsec);
+		assert_true(x.score == ea[i].attr.score);
+		assert_int_equal(cte__xattr_list(a, x.id, xa, sizeof(xa), &sa),
+		                 0);
+		assert_int_equal(cte__xattr_list(b, x.id, xb, sizeof(xb), &sb),
+		                 0);
+		assert_int_equal(sa, sb);
+		assert_memory_equal(xa, xb, sa);
+		if (S_ISLNK(x.mode)) {
+			assert_int_equal(cte__ns_readlink(a, x.id, la, 64), 0);
+			assert_int_equal(cte__ns_readlink(b, x.id, lb, 64), 0);
+			assert_string_equal(la, lb);
+		}
+		if (S_ISDIR(x.mode))
+			compare_dir(a, b, x.id);
+	}
+}
+
+/* Extents of blob id, with target names. */
+static void extent_names(struct cte_core *core, cte_id id, char out[][32],
+                         uint64_t *dev, size_t *n)
+{
+	struct cte_blob *b;
+
+	assert_int_equal(cte__blob_get(core, id, &b), 0);
+	*n = b->map.n;
+	for (size_t i = 0; i < b->map.n; i++) {
+		snprintf(out[i], 32, "%s",
+		         core->targets[b->map.v[i].target].name);
+		dev[i] = b->map.v[i].dev_off;
+	}
+	cte__blob_put(core, b);
+}
+
+static struct cte_buf journal;
+
+static void hook(void *arg, enum cte_meta_kind kind, cte_id id, cte_id aux)
+{
+	struct cte_core *core = arg;
+
+	(void)aux;
+	if (kind == CTE_META_TARGET) {
+		assert_int_equal(cte__targets_image(core, &journal), 0);
+		return;
+	}
+	assert_int_equal(
+	    cte__obj_image_locked(core, id,
+	                          kind == CTE_META_DATA ? CTE_IMG_EXTENTS : 0,
+	                          &journal),
+	    0);
+}
+
+static void test_checkpoint_and_journal(void **state)
+{
+	struct cte_core *a = new_core("ram::x", "/file/y");
+	struct cte_core *b = new_core("/file/y", "ram::x"); /* slots swapped */
+	struct cte_buf ckpt = {0};
+	uint32_t slots[CTE_MAX_TARGETS];
+	cte_id d, sub, f, g, l, orphan, t;
+	char names[8][32];
+	uint64_t dev[8];
+	size_t n;
+	struct cte_blob *blob;
+
+	(void)state;
+	d = mk(a, CTE_ROOT_ID, "dir", S_IFDIR | 0750, NULL);
+	sub = mk(a, d, "sub", S_IFDIR | 0700, NULL);
+	f = mk(a, sub, "file", S_IFREG | 0640, NULL);
+	g = mk(a, d, "g", S_IFREG | 0600, NULL);
+	l = mk(a, CTE_ROOT_ID, "link", S_IFLNK | 0777, "dir/g");
+	orphan = mk(a, d, "orphan", S_IFREG | 0644, NULL);
+	assert_int_equal(cte__ns_link(a, f, CTE_ROOT_ID, "hard", NULL), 0);
+	assert_int_equal(cte__xattr_set(a, f, "user.k", "v1", 2, 0), 0);
+	assert_int_equal(cte__xattr_set(a, d, "user.d", "", 0, 0), 0);
+	assert_int_equal(cte__tag_get_or_create(a, "/tags/deep/er", &t), 0);
+	assert_int_equal(cte__ns_unlink(a, d, "orphan", false, false, NULL), 0);
+	/* extents on both targets */
+	assert_int_equal(cte__blob_get(a, f, &blob), 0);
+	{
+		struct cte_extent e1 = {0, 3, 0, 8192}, e2 = {256, 1, 1, 4096};
+
+		assert_int_equal(cte__extmap_insert(&blob->map, &e1), 0);
+		assert_int_equal(cte__extmap_insert(&blob->map, &e2), 0);
+		blob->size = 256 * 4096 + 10;
+		blob->alloc_blocks = 4;
+	}
+	cte__blob_put(a, blob);
+
+	assert_int_equal(cte__state_save(a, &ckpt), 0);
+	assert_int_equal(cte__state_load(b, ckpt.p, ckpt.len, slots), 0);
+	compare_dir(a, b, CTE_ROOT_ID);
+	assert_int_equal(cte__ns_getattr(b, orphan, NULL), 0); /* kept */
+	extent_names(b, f, names, dev, &n);
+	assert_int_equal(n, 2);
+	assert_string_equal(names[0], "ram::x");
+	assert_int_equal(dev[0], 8192);
+	assert_string_equal(names[1], "/file/y");
+	assert_int_equal(dev[1], 4096);
+	{
+		char *path;
+
+		assert_int_equal(cte__tag_get_name(b, t, &path), 0);
+		assert_string_equal(path, "/tags/deep/er");
+		free(path);
+	}
+	/* new ids continue after the loaded ones */
+	assert_true(b->next_id == a->next_id);
+
+	/* journal: changes after the checkpoint, replayed on b */
+	a->meta_hook = hook;
+	a->meta_hook_arg = a;
+	assert_int_equal(cte__targets_image(a, &journal), 0);
+	assert_int_equal(
+	    cte__ns_rename(a, d, "sub", CTE_ROOT_ID, "moved", 0, false, NULL),
+	    0);
+	assert_int_equal(
+	    cte__ns_rename(a, d, "g", CTE_ROOT_ID, "hard", 0, false, NULL),
+	    0); /* replaces f's second name */
+	assert_int_equal(cte__xattr_set(a, g, "user.new", "zz", 2, 0), 0);
+	assert_int_equal(cte__xattr_remove(a, f, "user.k"), 0);
+	{
+		cte_attr in = cte_test_attr(0);
+
+		in.mode = 0444;
+		in.uid = 42;
+		assert_int_equal(cte__ns_setattr(a, l, &in,
+		                                 CTE_SET_MODE | CTE_SET_UID,
+		                                 NULL),
+		                 0);
+	}
+	assert_int_equal(cte__ns_forget(a, orphan), 0);
+	mk(a, t, "late", S_IFREG | 0644, NULL);
+	assert_int_equal(cte__ns_rename(a, CTE_ROOT_ID, "tags", CTE_ROOT_ID,
+	                                "tags2", 0, false, NULL),
+	                 0);
+	assert_int_equal(cte__ns_rename(a, CTE_ROOT_ID, "link", CTE_ROOT_ID,
+	                                "moved", CTE_RENAME_EXCHANGE, false,
+	                                NULL),
+	                 0);
+	assert_int_equal(
+	    cte__ns_unlink(a, d, "nonexistent", false, false, NULL), -ENOENT);
+	a->meta_hook = NULL;
+
+	assert_int_equal(cte__state_load(b, journal.p, journal.len, slots), 0);
+	compare_dir(a, b, CTE_ROOT_ID);
+	assert_int_equal(cte__ns_getattr(b, orphan, NULL), -ENOENT);
+	{
+		char *path;
+
+		assert_int_equal(cte__tag_get_name(b, t, &path), 0);
+		assert_string_equal(path, "/tags2/deep/er");
+		free(path);
+		assert_int_equal(cte__tag_get_name(b, sub, &path), 0);
+		assert_string_equal(path, "/link");
+		free(path);
+	}
+	/* malformed input is rejected */
+	{
+		unsigned char bad[8] = {7, 2, 0, 0, 0, 1, 2};
+
+		assert_int_equal(cte__state_load(b, bad, sizeof(bad), slots),
+		                 -EBADMSG);
+		assert_int_equal(
+		    cte__state_load(b, ckpt.p, ckpt.len - 3, slots), -EBADMSG);
+	}
+	cte__buf_free(&ckpt);
+	cte__buf_free(&journal);
+	cte__core_free(a);
+	cte__core_free(b);
+}
+
+extern const cte_journal_decoder cte__fsck_decoder;
+
+/* Write a core's checkpoint as journal records, then run cte-fsck's
+ * decoder over the directory; returns the problems it counted. */
+static uint64_t fsck_of(struct cte_core *core, const char *dir, char *out,
+                        size_t out_size)
+{
+	struct cte_buf img = {0};
+	cte_journal *j;
+	cte_journal_opts opts;
+	void *state;
+	uint64_t problems = 99;
+	size_t at = 0;
+	FILE *f = fmemopen(out, out_size, "w");
+
+	memset(&opts, 0, sizeof(opts));
+	assert_int_equal(cte__state_save(core, &img), 0);
+	assert_int_equal(cte__journal_open(&j, dir, &opts), 0);
+	while (at + 5 <= img.len) {
+		uint32_t len;
+
+		memcpy(&len, img.p + at + 1, 4);
+		assert_int_equal(cte__journal_append(j, img.p[at],
+		                                     img.p + at + 5, len, NULL),
+		                 0);
+		at += 5 + len;
+	}
+	assert_int_equal(cte__journal_close(j), 0);
+	assert_int_equal(cte__fsck_decoder.init(&state), 0);
+	assert_int_equal(cte__journal_replay(dir, 0, cte__fsck_decoder.snapshot,
+	                                     cte__fsck_decoder.record, state,
+	                                     NULL),
+	                 0);
+	assert_int_equal(cte__fsck_decoder.finish(state, f, &problems), 0);
+	cte__fsck_decoder.free(state);
+	fclose(f);
+	cte__buf_free(&img);
+	return problems;
+}
+
+static void test_fsck_decoder(void **state)
+{
+	struct cte_core *a = new_core("ram::x", "/file/y");
+	char dir1[] = "/tmp/cte-fsck-XXXXXX", dir2[] = "/tmp/cte-fsck-XXXXXX";
+	char out[4096];
+	struct cte_blob *blob;
+	cte_id f, g;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir1));
+	assert_non_null(mkdtemp(dir2));
+	f = mk(a, CTE_ROOT_ID, "f", S_IFREG | 0644, NULL);
+	g = mk(a, CTE_ROOT_ID, "g", S_IFREG | 0644, NULL);
+	assert_int_equal(cte__blob_get(a, f, &blob), 0);
+	{
+		struct cte_extent e = {0, 4, 1, 0};
+
+		assert_int_equal(cte__extmap_insert(&blob->map, &e), 0);
+		blob->size = 4 * 4096;
+	}
+	cte__blob_put(a, blob);
+	assert_int_equal(fsck_of(a, dir1, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "2 blobs"));
+	/* a second blob claiming the same blocks */
+	assert_int_equal(cte__blob_get(a, g, &blob), 0);
+	{
+		struct cte_extent e = {0, 1, 1, 8192};
+
+		assert_int_equal(cte__extmap_insert(&blob->map, &e), 0);
+		blob->size = 4096;
+	}
+	cte__blob_put(a, blob);
+	assert_int_equal(fsck_of(a, dir2, out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "blocks shared by blob"));
+	assert_non_null(strstr(out, "/file/y"));
+	cte__core_free(a);
+	for (int i = 0; i < 2; i++) {
+		char cmd[128];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", i ? dir2 : dir1);
+		assert_int_equal(system(cmd), 0);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_checkpoint_and_journal),
+	    cmocka_unit_test(test_fsck_decoder),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
