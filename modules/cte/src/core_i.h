@@ -224,6 +224,7 @@ struct cte_core {
 	int sync_fds[CTE_MAX_TARGETS]; /* file targets, for pre_sync */
 	pthread_mutex_t free_lock;     /* pending_free */
 	struct cte_pending_free *pending_free;
+	uint64_t min_pending_seq; /* free_lock; hint read without it */
 	size_t n_pending, cap_pending;
 };
 

@@ -38,7 +38,7 @@
 #include "core_i.h"
 
 #define TARGET_FILE_NAME "cte-target.bdev" /* as target.c */
-#define LOCK_WAIT_TRIES 150                 /* x 100 ms */
+#define LOCK_WAIT_TRIES  150               /* x 100 ms */
 
 /* ------------------------------------------------------------------ */
 /* records                                                              */
@@ -154,6 +154,10 @@ void cte__durable_defer_free(struct cte_core *core, uint32_t target,
 	/* the unmapping record was committed before this call */
 	core->pending_free[core->n_pending++] = (struct cte_pending_free){
 	    .seq = atomic_load(&core->last_seq), .target = target, .blk = *blk};
+	if (core->n_pending == 1 ||
+	    core->pending_free[core->n_pending - 1].seq < core->min_pending_seq)
+		core->min_pending_seq =
+		    core->pending_free[core->n_pending - 1].seq;
 	pthread_mutex_unlock(&core->free_lock);
 }
 
@@ -180,6 +184,11 @@ static size_t take_pending(struct cte_core *core, uint64_t upto,
 				    core->pending_free[i];
 		}
 		core->n_pending = keep;
+		core->min_pending_seq = UINT64_MAX;
+		for (i = 0; i < keep; i++)
+			if (core->pending_free[i].seq < core->min_pending_seq)
+				core->min_pending_seq =
+				    core->pending_free[i].seq;
 	}
 	pthread_mutex_unlock(&core->free_lock);
 	*out = ready;
@@ -416,8 +425,10 @@ int cte__durable_open(struct cte_core *core)
 		if (rc != -EBUSY || tries == LOCK_WAIT_TRIES)
 			break;
 		if (tries == 10)
-			CHI_WARN("cte", "%s: waiting for the process using the "
-			         "journal to exit", dir);
+			CHI_WARN("cte",
+			         "%s: waiting for the process using the "
+			         "journal to exit",
+			         dir);
 		usleep(100 * 1000);
 	}
 	if (rc)

@@ -2024,6 +2024,33 @@ out:
 	return rc;
 }
 
+/*
+ * A blob's whole map; a map too big for one record (the journal takes 16
+ * MiB) goes as several range records, each a full image of the blob.
+ */
+#define EXTENTS_PER_RECORD 200000
+
+static int image_blob_all(struct cte_buf *b, struct cte_obj *o)
+{
+	const struct cte_extmap *m = &((struct cte_blob *)o)->map;
+	uint64_t from = 0, to;
+	size_t k;
+	int rc;
+
+	if (m->n <= EXTENTS_PER_RECORD)
+		return image_obj(b, o, EXT_ALL, 0, 0);
+	for (k = 0; k < m->n; k += EXTENTS_PER_RECORD) {
+		to = k + EXTENTS_PER_RECORD < m->n
+		         ? m->v[k + EXTENTS_PER_RECORD].lblk
+		         : UINT64_MAX;
+		rc = image_obj(b, o, EXT_RANGE, from, to);
+		if (rc)
+			return rc;
+		from = to;
+	}
+	return 0;
+}
+
 int cte__obj_image_locked(struct cte_core *core, cte_id id, uint32_t flags,
                           struct cte_buf *out)
 {
@@ -2032,9 +2059,9 @@ int cte__obj_image_locked(struct cte_core *core, cte_id id, uint32_t flags,
 	int rc;
 
 	if (o)
-		return image_obj(out, o,
-		                 (flags & CTE_IMG_EXTENTS) ? EXT_ALL : EXT_NONE,
-		                 0, 0);
+		return (flags & CTE_IMG_EXTENTS) && !o->is_tag
+		           ? image_blob_all(out, o)
+		           : image_obj(out, o, EXT_NONE, 0, 0);
 	if ((rc = rec_begin(out, IMG_GONE, &at)))
 		return rc;
 	rc = buf_put(out, &id, sizeof(id));
@@ -2050,7 +2077,7 @@ int cte__obj_image_range_locked(struct cte_core *core, cte_id id, uint64_t from,
 	if (!o || o->is_tag)
 		return cte__obj_image_locked(core, id, 0, out);
 	if (!from && to == UINT64_MAX)
-		return image_obj(out, o, EXT_ALL, 0, 0);
+		return image_blob_all(out, o);
 	return image_obj(out, o, EXT_RANGE, from, to);
 }
 
@@ -2135,8 +2162,7 @@ int cte__state_save(struct cte_core *core, struct cte_buf *out)
 			struct cte_obj *o =
 			    CTE_CONTAINER_OF(h, struct cte_obj, id_node);
 
-			if (!o->is_tag &&
-			    (rc = image_obj(out, o, EXT_ALL, 0, 0)))
+			if (!o->is_tag && (rc = image_blob_all(out, o)))
 				goto out;
 		}
 	}

@@ -447,7 +447,8 @@ int cte__alloc(struct cte_core *core, double score, uint64_t lblk,
 	int rc;
 
 	cte__target_maybe_stat(core);
-	if (core->n_pending && atomic_load(&core->durable_seq))
+	if (core->n_pending &&
+	    atomic_load(&core->durable_seq) >= core->min_pending_seq)
 		cte__durable_reclaim(core); /* frees whose record is durable */
 	if (score < 0 || score > 1)
 		score = core->params.default_score;

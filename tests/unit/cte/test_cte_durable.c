@@ -208,6 +208,45 @@ static void test_crash_keeps_fsynced(void **state)
 	chi_finalize();
 }
 
+/* Deleted blocks wait for their record to be durable before reuse; a
+ * full device still takes new data right after a delete. */
+static void test_space_after_delete(void **state)
+{
+	struct cte_params p;
+	cte_client c;
+	cte_id tag, a;
+	cte_fs_stats st;
+	unsigned char *buf = malloc(2 * MIB);
+	char path[400], d[300];
+
+	(void)state;
+	snprintf(d, sizeof(d), "%s/space", dirs[0]);
+	assert_int_equal(mkdir(d, 0700), 0);
+	snprintf(path, sizeof(path), "%s/small.bdev", d);
+	cte_test_params(&p);
+	p.metadata_journal = 1;
+	p.flush_metadata_period_ms = 0;
+	cte_test_add_target(&p, path, CHI_BDEV_FILE, 2 * MIB, 0.5);
+	assert_int_equal(cte_test_runtime_start(2), 0);
+	assert_int_equal(cte_test_pool(&c, "space", 4, &p, NULL), 0);
+	assert_int_equal(cte_tag_get_or_create(&c, "/s", &tag), 0);
+	fill(buf, MIB + MIB / 2, 9);
+	assert_int_equal(
+	    cte_put_blob(&c, tag, "a", 0, buf, MIB + MIB / 2, -1, &a), 0);
+	assert_int_equal(cte_put_blob(&c, tag, "b", 0, buf, MIB, -1, NULL),
+	                 -ENOSPC);
+	assert_int_equal(cte_del_blob(&c, tag, "a"), 0);
+	assert_int_equal(cte_statfs(&c, &st), 0);
+	assert_int_equal(st.free_bytes, st.capacity); /* pending counts */
+	assert_int_equal(
+	    cte_put_blob(&c, tag, "b", 0, buf, MIB + MIB / 2, -1, &a), 0);
+	check_content(&c, a, MIB + MIB / 2, 9);
+	assert_int_equal(chi_pool_destroy(c.pool_id), 0);
+	chi_finalize();
+	cte_test_rm_dir(d);
+	free(buf);
+}
+
 /* ---- concurrent mutations, checkpoints running, then remount ---- */
 
 struct walk {
@@ -312,10 +351,9 @@ static void *mutator(void *p)
 			                 NULL))
 				a->errors++;
 		} else if (op < 6) {
-			int rc = cte_ns_rename(a->c, dir, name, (s >> 45) % 2
-			                                           ? dir
-			                                           : CTE_ROOT_ID,
-			                       name2, 0, NULL);
+			int rc = cte_ns_rename(
+			    a->c, dir, name, (s >> 45) % 2 ? dir : CTE_ROOT_ID,
+			    name2, 0, NULL);
 
 			if (rc && rc != -ENOENT && rc != -EISDIR)
 				a->errors++;
@@ -408,6 +446,7 @@ int main(void)
 	    cmocka_unit_test(test_remount),
 	    cmocka_unit_test(test_crash_keeps_fsynced),
 	    cmocka_unit_test(test_concurrent_remount),
+	    cmocka_unit_test(test_space_after_delete),
 	};
 	const char *base = getenv("TMPDIR");
 	int rc;

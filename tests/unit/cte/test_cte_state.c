@@ -236,6 +236,42 @@ static void test_checkpoint_and_journal(void **state)
 	cte__core_free(b);
 }
 
+/* A map too large for one record is written as several range records. */
+static void test_huge_map(void **state)
+{
+	struct cte_core *a = new_core("ram::x", "/file/y");
+	struct cte_core *b = new_core("ram::x", "/file/y");
+	struct cte_buf ckpt = {0};
+	uint32_t slots[CTE_MAX_TARGETS];
+	struct cte_blob *blob;
+	const size_t n = 450000;
+	cte_id f;
+
+	(void)state;
+	f = mk(a, CTE_ROOT_ID, "huge", S_IFREG | 0644, NULL);
+	assert_int_equal(cte__blob_get(a, f, &blob), 0);
+	for (size_t i = 0; i < n; i++) {
+		struct cte_extent e = {2 * i, 1, (uint32_t)(i % 2), 8192 * i};
+
+		assert_int_equal(cte__extmap_push(&blob->map, &e), 0);
+	}
+	blob->size = 2 * n * 4096;
+	cte__blob_put(a, blob);
+	assert_int_equal(cte__state_save(a, &ckpt), 0);
+	assert_int_equal(cte__state_load(b, ckpt.p, ckpt.len, slots), 0);
+	assert_int_equal(cte__blob_get(b, f, &blob), 0);
+	assert_int_equal(blob->map.n, n);
+	for (size_t i = 0; i < n; i += 997) {
+		assert_int_equal(blob->map.v[i].lblk, 2 * i);
+		assert_int_equal(blob->map.v[i].dev_off, 8192 * i);
+		assert_int_equal(blob->map.v[i].target, i % 2);
+	}
+	cte__blob_put(b, blob);
+	cte__buf_free(&ckpt);
+	cte__core_free(a);
+	cte__core_free(b);
+}
+
 extern const cte_journal_decoder cte__fsck_decoder;
 
 /* Write a core's checkpoint as journal records, then run cte-fsck's
@@ -325,6 +361,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_checkpoint_and_journal),
 	    cmocka_unit_test(test_fsck_decoder),
+	    cmocka_unit_test(test_huge_map),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
