@@ -16,11 +16,11 @@
 
 #include "ctefs_i.h"
 
-#define MIB (1024ull * 1024)
-#define GIB (1024ull * MIB)
-#define RAM_TIER_MAX  (1 * GIB)
-#define FILE_TIER_MAX (64 * GIB)
-#define TIER_MIN      (64 * MIB)
+#define MIB            (1024ull * 1024)
+#define GIB            (1024ull * MIB)
+#define RAM_TIER_MAX   (1 * GIB)
+#define FILE_TIER_MAX  (64 * GIB)
+#define TIER_MIN       (64 * MIB)
 #define FILE_TIER_NAME "file_tier.dat"
 #define RAM_TIER_NAME  "ram::cte_fuse_ram"
 
@@ -75,7 +75,7 @@ static int make_dirs(const char *path)
 out:
 	if (ret)
 		chi_error_set(ret, "%s: cannot create directory: %s", copy,
-			      strerror(-ret));
+		              strerror(-ret));
 	free(copy);
 	return ret;
 }
@@ -95,7 +95,7 @@ static int data_dir(char **out)
 		}
 		if (!home)
 			return chi_error_set(-ENOENT,
-					     "no HOME to put the file tier in");
+			                     "no HOME to put the file tier in");
 		n = asprintf(out, "%s/.local/share/cte-fuse", home);
 	}
 	return n < 0 ? -ENOMEM : 0;
@@ -113,8 +113,7 @@ static void yaml_quote(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-static int make_default(chi_config **out, const chi_config *user,
-			bool verbose)
+static int make_default(chi_config **out, const chi_config *user, bool verbose)
 {
 	char *dir = NULL, *file = NULL, *yaml = NULL;
 	uint64_t ram, ram_tier, file_free, file_tier;
@@ -131,7 +130,7 @@ static int make_default(chi_config **out, const chi_config *user,
 		goto out;
 	if (statvfs(dir, &sv)) {
 		ret = chi_error_set(-errno, "%s: statvfs: %s", dir,
-				    strerror(errno));
+		                    strerror(errno));
 		goto out;
 	}
 	if (asprintf(&file, "%s/%s", dir, FILE_TIER_NAME) < 0) {
@@ -139,21 +138,22 @@ static int make_default(chi_config **out, const chi_config *user,
 		ret = -ENOMEM;
 		goto out;
 	}
-	ram = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+	ram =
+	    (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
 	ram_tier = ram / 8 < RAM_TIER_MAX ? ram / 8 : RAM_TIER_MAX;
 	ram_tier = ram_tier / MIB * MIB;
 	file_free = (uint64_t)sv.f_bavail * sv.f_frsize;
-	file_tier = file_free / 4 < FILE_TIER_MAX ? file_free / 4
-						   : FILE_TIER_MAX;
+	file_tier =
+	    file_free / 4 < FILE_TIER_MAX ? file_free / 4 : FILE_TIER_MAX;
 	file_tier = file_tier / MIB * MIB;
 	if (ram_tier < TIER_MIN)
 		ram_tier = TIER_MIN;
 	if (file_tier < TIER_MIN) {
 		ret = chi_error_set(-ENOSPC,
-				    "%s: only %llu MiB free, the file tier "
-				    "needs %llu MiB",
-				    dir, (unsigned long long)(file_free / MIB),
-				    (unsigned long long)(TIER_MIN / MIB));
+		                    "%s: only %llu MiB free, the file tier "
+		                    "needs %llu MiB",
+		                    dir, (unsigned long long)(file_free / MIB),
+		                    (unsigned long long)(TIER_MIN / MIB));
 		goto out;
 	}
 
@@ -174,25 +174,27 @@ static int make_default(chi_config **out, const chi_config *user,
 	} else {
 		fprintf(f, "  num_threads: 4\n");
 	}
-	fprintf(f, "compose:\n"
-		   "  - mod_name: %s\n"
-		   "    pool_name: %s\n"
-		   "    pool_query: local\n"
-		   "    pool_id: \"512.0\"\n"
-		   "    storage:\n"
-		   "      - path: \"%s\"\n"
-		   "        bdev_type: ram\n"
-		   "        capacity_limit: \"%lluMB\"\n"
-		   "        score: 1.0\n"
-		   "      - path: ",
-		CTE_MODULE_NAME, CTE_DEFAULT_POOL_NAME, RAM_TIER_NAME,
-		(unsigned long long)(ram_tier / MIB));
+	fprintf(f,
+	        "compose:\n"
+	        "  - mod_name: %s\n"
+	        "    pool_name: %s\n"
+	        "    pool_query: local\n"
+	        "    pool_id: \"512.0\"\n"
+	        "    storage:\n"
+	        "      - path: \"%s\"\n"
+	        "        bdev_type: ram\n"
+	        "        capacity_limit: \"%lluMB\"\n"
+	        "        score: 1.0\n"
+	        "      - path: ",
+	        CTE_MODULE_NAME, CTE_DEFAULT_POOL_NAME, RAM_TIER_NAME,
+	        (unsigned long long)(ram_tier / MIB));
 	yaml_quote(f, file);
-	fprintf(f, "\n"
-		   "        bdev_type: file\n"
-		   "        capacity_limit: \"%lluMB\"\n"
-		   "        score: 0.2\n",
-		(unsigned long long)(file_tier / MIB));
+	fprintf(f,
+	        "\n"
+	        "        bdev_type: file\n"
+	        "        capacity_limit: \"%lluMB\"\n"
+	        "        score: 0.2\n",
+	        (unsigned long long)(file_tier / MIB));
 	if (fclose(f)) {
 		f = NULL;
 		ret = -ENOMEM;
@@ -220,7 +222,7 @@ out:
 }
 
 int ctefs__config_load(chi_config **out, char **out_pool,
-		       const char *config_path, bool verbose)
+                       const char *config_path, bool verbose)
 {
 	chi_config *cfg = NULL, *generated = NULL;
 	const char *pool;

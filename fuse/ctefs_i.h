@@ -24,6 +24,15 @@
 
 #define CTEFS_VERSION "0.1.0"
 
+/*
+ * Default attribute and entry (and negative entry) cache time, seconds.
+ * Every change reaches CTE through this mount (the runtime is embedded), and
+ * the kernel drops what it caches for the changes it makes, so a long time
+ * is safe; the daemon invalidates explicitly where it changes a file itself
+ * (after a failed write-back).
+ */
+#define CTEFS_DEFAULT_TIMEOUT 10.0
+
 /* Names the daemon answers itself (see cte-fuse(1), "EXTENDED ATTRIBUTES"). */
 #define CTEFS_XATTR_SCORE     "user.cte.score"
 #define CTEFS_XATTR_PLACEMENT "user.cte.placement"
@@ -32,9 +41,9 @@
 /* Per-inode state                                                     */
 
 /* ctefs_inode.xflags: what we know about an inode's stored xattrs. */
-#define CTEFS_X_KNOWN    (1u << 0) /* HAS_ANY/HAS_SEC below are exact */
-#define CTEFS_X_HAS_ANY  (1u << 1) /* at least one stored name */
-#define CTEFS_X_HAS_SEC  (1u << 2) /* at least one "security." name */
+#define CTEFS_X_KNOWN   (1u << 0) /* HAS_ANY/HAS_SEC below are exact */
+#define CTEFS_X_HAS_ANY (1u << 1) /* at least one stored name */
+#define CTEFS_X_HAS_SEC (1u << 2) /* at least one "security." name */
 
 /*
  * One inode the kernel holds references to (its lookup count is > 0).
@@ -46,23 +55,23 @@
 struct ctefs_inode {
 	cte_id id;
 	uint64_t nlookup;
-	uint32_t xflags;        /* CTEFS_X_* */
-	uint32_t mode;          /* last mode seen (0 = unknown) */
-	uint32_t gid;           /* last gid seen */
-	cte_id parent;          /* directories: parent seen at lookup */
-	bool stamp_valid;       /* page cache matches stamp_mtime/size */
+	uint32_t xflags;  /* CTEFS_X_* */
+	uint32_t mode;    /* last mode seen (0 = unknown) */
+	uint32_t gid;     /* last gid seen */
+	cte_id parent;    /* directories: parent seen at lookup */
+	bool stamp_valid; /* page cache matches stamp_mtime/size */
 	struct timespec stamp_mtime;
 	uint64_t stamp_size;
-	bool written;           /* data written since the stamp was taken */
-	bool orphan;            /* may have lost its last name: forget it */
-	bool resyncing;         /* a resync after a failed write-back runs */
-	bool wb_failed;         /* a write-back failed since the last open */
-	uint64_t wb_fail_off;   /* lowest offset whose write-back failed */
-	uint64_t open_size;     /* size at the last open */
-	int opens;              /* open handles not yet released */
-	int wb_inflight;        /* write-backs being written to CTE */
-	bool dir_score_known;   /* dir_score below is loaded */
-	double dir_score;       /* directories: default score, < 0 = none */
+	bool written;         /* data written since the stamp was taken */
+	bool orphan;          /* may have lost its last name: forget it */
+	bool resyncing;       /* a resync after a failed write-back runs */
+	bool wb_failed;       /* a write-back failed since the last open */
+	uint64_t wb_fail_off; /* lowest offset whose write-back failed */
+	uint64_t open_size;   /* size at the last open */
+	int opens;            /* open handles not yet released */
+	int wb_inflight;      /* write-backs being written to CTE */
+	bool dir_score_known; /* dir_score below is loaded */
+	double dir_score;     /* directories: default score, < 0 = none */
 	struct ctefs_inode *next;
 };
 
@@ -89,7 +98,7 @@ int ctefs__inode_ref(struct ctefs_itable *t, cte_id id, uint64_t n);
  * then *orphan says whether the inode may have lost its last name.
  */
 bool ctefs__inode_unref(struct ctefs_itable *t, cte_id id, uint64_t n,
-			bool *orphan);
+                        bool *orphan);
 /* Mark an inode that may have lost its last name; false if not in the
  * table (the kernel holds no reference: forget it now). */
 bool ctefs__inode_mark_orphan(struct ctefs_itable *t, cte_id id);
@@ -99,27 +108,26 @@ bool ctefs__inode_take_written(struct ctefs_itable *t, cte_id id);
 /* Remember attributes seen in a reply (mode, gid). */
 void ctefs__inode_note_attr(struct ctefs_itable *t, const cte_attr *a);
 /* Remember the parent of a directory. */
-void ctefs__inode_note_parent(struct ctefs_itable *t, cte_id id,
-			      cte_id parent);
+void ctefs__inode_note_parent(struct ctefs_itable *t, cte_id id, cte_id parent);
 /* Cached mode, gid and parent; false if the inode has no entry/unknown. */
 bool ctefs__inode_cached(struct ctefs_itable *t, cte_id id, uint32_t *mode,
-			 uint32_t *gid, cte_id *parent);
+                         uint32_t *gid, cte_id *parent);
 uint32_t ctefs__inode_xflags(struct ctefs_itable *t, cte_id id);
-void ctefs__inode_xflags_set(struct ctefs_itable *t, cte_id id,
-			     uint32_t set, uint32_t clear);
+void ctefs__inode_xflags_set(struct ctefs_itable *t, cte_id id, uint32_t set,
+                             uint32_t clear);
 /*
  * keep_cache decision: true when the stamp is valid and equals (mtime,
  * size); the stamp is then set to (mtime, size) in every case.
  */
 bool ctefs__inode_stamp_check(struct ctefs_itable *t, cte_id id,
-			      const struct timespec *mtime, uint64_t size);
+                              const struct timespec *mtime, uint64_t size);
 void ctefs__inode_stamp_set(struct ctefs_itable *t, cte_id id,
-			    const struct timespec *mtime, uint64_t size);
+                            const struct timespec *mtime, uint64_t size);
 void ctefs__inode_stamp_clear(struct ctefs_itable *t, cte_id id);
 /* A directory's default score as cached (see xattr.c); false if unknown. */
 bool ctefs__inode_dir_score(struct ctefs_itable *t, cte_id id, double *out);
 void ctefs__inode_set_dir_score(struct ctefs_itable *t, cte_id id,
-				double score);
+                                double score);
 /*
  * Write-back failure bookkeeping (see ops.c, "failed write-back"):
  * note_open records the size at open and ends an earlier failure episode;
@@ -132,12 +140,12 @@ void ctefs__inode_set_dir_score(struct ctefs_itable *t, cte_id id,
  */
 void ctefs__inode_note_open(struct ctefs_itable *t, cte_id id, uint64_t size);
 bool ctefs__inode_note_wb_failure(struct ctefs_itable *t, cte_id id,
-				  uint64_t off);
+                                  uint64_t off);
 bool ctefs__inode_wb_begin(struct ctefs_itable *t, cte_id id, uint64_t end,
-			   uint64_t *fail_off);
+                           uint64_t *fail_off);
 bool ctefs__inode_wb_end(struct ctefs_itable *t, cte_id id);
 bool ctefs__inode_wb_failure(struct ctefs_itable *t, cte_id id,
-			     uint64_t *fail_off, uint64_t *open_size);
+                             uint64_t *fail_off, uint64_t *open_size);
 /* Count open handles (delta +1 on open, -1 after release). */
 void ctefs__inode_opens(struct ctefs_itable *t, cte_id id, int delta);
 /* True while a write-back failure episode runs and handles are open or
@@ -156,19 +164,19 @@ struct ctefs_opts {
 	bool foreground;
 	bool debug;
 	bool single_thread;
-	bool writeback;          /* -o no_writeback turns it off */
-	bool read_only;          /* -o ro (for -o remount) */
+	bool writeback; /* -o no_writeback turns it off */
+	bool read_only; /* -o ro (for -o remount) */
 	bool show_help;
 	bool show_version;
 	double attr_timeout;
 	double entry_timeout;
 	unsigned max_threads;
-	char *fuse_opts;         /* comma list handed to libfuse (malloc'd) */
+	char *fuse_opts; /* comma list handed to libfuse (malloc'd) */
 };
 
 struct ctefs {
 	cte_client cte;
-	volatile int init_done;  /* set by op_init (read by main's tuner) */
+	volatile int init_done; /* set by op_init (read by main's tuner) */
 	struct ctefs_opts opts;
 	struct fuse_session *se;
 	struct ctefs_itable itab;
@@ -179,9 +187,9 @@ extern const struct fuse_lowlevel_ops ctefs__ops;
 
 /* xattr operations (xattr.c), referenced from ctefs__ops. */
 void ctefs__setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-		     const char *value, size_t size, int flags);
+                     const char *value, size_t size, int flags);
 void ctefs__getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-		     size_t size);
+                     size_t size);
 void ctefs__listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void ctefs__removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 /* The default score for new objects in directory `dir` (CTE_SCORE_UNSET:
@@ -212,6 +220,6 @@ int ctefs__parse_args(struct ctefs_opts *o, int argc, char **argv);
  * chi_error_last() set.
  */
 int ctefs__config_load(chi_config **out, char **out_pool,
-		       const char *config_path, bool verbose);
+                       const char *config_path, bool verbose);
 
 #endif

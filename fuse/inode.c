@@ -27,7 +27,7 @@ static struct ctefs_stripe *stripe_of(struct ctefs_itable *t, cte_id id)
 static struct ctefs_inode **slot_of(struct ctefs_stripe *s, cte_id id)
 {
 	struct ctefs_inode **p =
-		&s->buckets[(id_hash(id) / CTEFS_STRIPES) % s->n_buckets];
+	    &s->buckets[(id_hash(id) / CTEFS_STRIPES) % s->n_buckets];
 	while (*p && (*p)->id != id)
 		p = &(*p)->next;
 	return p;
@@ -125,7 +125,7 @@ out:
 }
 
 bool ctefs__inode_unref(struct ctefs_itable *t, cte_id id, uint64_t n,
-			bool *orphan)
+                        bool *orphan)
 {
 	struct ctefs_stripe *s = stripe_of(t, id);
 	struct ctefs_inode **p, *e;
@@ -163,8 +163,7 @@ void ctefs__inode_note_attr(struct ctefs_itable *t, const cte_attr *a)
 	pthread_mutex_unlock(&s->lock);
 }
 
-void ctefs__inode_note_parent(struct ctefs_itable *t, cte_id id,
-			      cte_id parent)
+void ctefs__inode_note_parent(struct ctefs_itable *t, cte_id id, cte_id parent)
 {
 	struct ctefs_stripe *s = stripe_of(t, id);
 	struct ctefs_inode *e;
@@ -177,7 +176,7 @@ void ctefs__inode_note_parent(struct ctefs_itable *t, cte_id id,
 }
 
 bool ctefs__inode_cached(struct ctefs_itable *t, cte_id id, uint32_t *mode,
-			 uint32_t *gid, cte_id *parent)
+                         uint32_t *gid, cte_id *parent)
 {
 	struct ctefs_stripe *s = stripe_of(t, id);
 	struct ctefs_inode *e;
@@ -213,7 +212,7 @@ uint32_t ctefs__inode_xflags(struct ctefs_itable *t, cte_id id)
 }
 
 void ctefs__inode_xflags_set(struct ctefs_itable *t, cte_id id, uint32_t set,
-			     uint32_t clear)
+                             uint32_t clear)
 {
 	struct ctefs_stripe *s = stripe_of(t, id);
 	struct ctefs_inode *e;
@@ -226,7 +225,7 @@ void ctefs__inode_xflags_set(struct ctefs_itable *t, cte_id id, uint32_t set,
 }
 
 bool ctefs__inode_stamp_check(struct ctefs_itable *t, cte_id id,
-			      const struct timespec *mtime, uint64_t size)
+                              const struct timespec *mtime, uint64_t size)
 {
 	struct ctefs_stripe *s = stripe_of(t, id);
 	struct ctefs_inode *e;
@@ -247,7 +246,7 @@ bool ctefs__inode_stamp_check(struct ctefs_itable *t, cte_id id,
 }
 
 void ctefs__inode_stamp_set(struct ctefs_itable *t, cte_id id,
-			    const struct timespec *mtime, uint64_t size)
+                            const struct timespec *mtime, uint64_t size)
 {
 	struct ctefs_stripe *s = stripe_of(t, id);
 	struct ctefs_inode *e;
@@ -359,8 +358,7 @@ bool ctefs__inode_dir_score(struct ctefs_itable *t, cte_id id, double *out)
 	return known;
 }
 
-void ctefs__inode_set_dir_score(struct ctefs_itable *t, cte_id id,
-				double score)
+void ctefs__inode_set_dir_score(struct ctefs_itable *t, cte_id id, double score)
 {
 	struct ctefs_stripe *s = stripe_of(t, id);
 	struct ctefs_inode *e;
@@ -389,7 +387,7 @@ void ctefs__inode_note_open(struct ctefs_itable *t, cte_id id, uint64_t size)
 }
 
 bool ctefs__inode_note_wb_failure(struct ctefs_itable *t, cte_id id,
-				  uint64_t off)
+                                  uint64_t off)
 {
 	struct ctefs_stripe *s = stripe_of(t, id);
 	struct ctefs_inode *e;
@@ -407,7 +405,7 @@ bool ctefs__inode_note_wb_failure(struct ctefs_itable *t, cte_id id,
 }
 
 bool ctefs__inode_wb_begin(struct ctefs_itable *t, cte_id id, uint64_t end,
-			   uint64_t *fail_off)
+                           uint64_t *fail_off)
 {
 	struct ctefs_stripe *s = stripe_of(t, id);
 	struct ctefs_inode *e;
@@ -443,7 +441,7 @@ bool ctefs__inode_wb_end(struct ctefs_itable *t, cte_id id)
 }
 
 bool ctefs__inode_wb_failure(struct ctefs_itable *t, cte_id id,
-			     uint64_t *fail_off, uint64_t *open_size)
+                             uint64_t *fail_off, uint64_t *open_size)
 {
 	struct ctefs_stripe *s = stripe_of(t, id);
 	struct ctefs_inode *e;

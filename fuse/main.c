@@ -25,31 +25,32 @@
 
 static void usage(const char *prog)
 {
-	printf("usage: %s [options] [SOURCE] MOUNTPOINT\n"
-	       "\n"
-	       "Mount the CTE tiered blob store as a POSIX filesystem.\n"
-	       "\n"
-	       "options:\n"
-	       "  -h, --help             print this help and exit\n"
-	       "  -V, --version          print the version and exit\n"
-	       "  -c, --config FILE      runtime config (YAML, see "
-	       "cte-fuse.yaml(5))\n"
-	       "  -f                     stay in the foreground\n"
-	       "  -d                     debug output (implies -f)\n"
-	       "  -s                     single-threaded\n"
-	       "  -o OPT[,OPT...]        mount options:\n"
-	       "     config=FILE            same as -c\n"
-	       "     allow_other            let other users access the mount\n"
-	       "     fsname=NAME            source shown in /proc/mounts\n"
-	       "     no_writeback           no kernel write-back cache\n"
-	       "     attr_timeout=SECONDS   attribute cache time (1.0)\n"
-	       "     entry_timeout=SECONDS  name cache time (1.0)\n"
-	       "     max_threads=N          FUSE worker threads\n"
-	       "     ro, nosuid, nodev, noexec, noatime, ... as mount(8)\n"
-	       "\n"
-	       "SOURCE (mount(8) form) names the config if it is a file, and is\n"
-	       "ignored otherwise.  See cte-fuse(1).\n",
-	       prog);
+	printf(
+	    "usage: %s [options] [SOURCE] MOUNTPOINT\n"
+	    "\n"
+	    "Mount the CTE tiered blob store as a POSIX filesystem.\n"
+	    "\n"
+	    "options:\n"
+	    "  -h, --help             print this help and exit\n"
+	    "  -V, --version          print the version and exit\n"
+	    "  -c, --config FILE      runtime config (YAML, see "
+	    "cte-fuse.yaml(5))\n"
+	    "  -f                     stay in the foreground\n"
+	    "  -d                     debug output (implies -f)\n"
+	    "  -s                     single-threaded\n"
+	    "  -o OPT[,OPT...]        mount options:\n"
+	    "     config=FILE            same as -c\n"
+	    "     allow_other            let other users access the mount\n"
+	    "     fsname=NAME            source shown in /proc/mounts\n"
+	    "     no_writeback           no kernel write-back cache\n"
+	    "     attr_timeout=SECONDS   attribute cache time (10)\n"
+	    "     entry_timeout=SECONDS  name cache time (10)\n"
+	    "     max_threads=N          FUSE worker threads\n"
+	    "     ro, nosuid, nodev, noexec, noatime, ... as mount(8)\n"
+	    "\n"
+	    "SOURCE (mount(8) form) names the config if it is a file, and is\n"
+	    "ignored otherwise.  See cte-fuse(1).\n",
+	    prog);
 }
 
 /* Build the argument vector for fuse_session_new. */
@@ -70,8 +71,8 @@ static int session_args(struct ctefs_opts *o, struct fuse_args *args)
 		ret = ctefs__append_opt(&opts, "subtype=cte-fuse");
 	if (!ret && o->fuse_opts)
 		ret = ctefs__append_opt(&opts, o->fuse_opts);
-	if (!ret && (fuse_opt_add_arg(args, "-o") ||
-		     fuse_opt_add_arg(args, opts)))
+	if (!ret &&
+	    (fuse_opt_add_arg(args, "-o") || fuse_opt_add_arg(args, opts)))
 		ret = -ENOMEM;
 	free(opts);
 	return ret;
@@ -161,14 +162,14 @@ static void *tune_readahead(void *arg)
 	FILE *f;
 	int i;
 
-	for (i = 0; i < 500 && !__atomic_load_n(&fs->init_done,
-						 __ATOMIC_ACQUIRE); i++)
+	for (i = 0;
+	     i < 500 && !__atomic_load_n(&fs->init_done, __ATOMIC_ACQUIRE); i++)
 		nanosleep(&pause, NULL);
 	nanosleep(&pause, NULL); /* let the INIT reply be processed */
 	if (stat(fs->opts.mountpoint, &st))
 		return NULL;
 	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb",
-		 major(st.st_dev), minor(st.st_dev));
+	         major(st.st_dev), minor(st.st_dev));
 	f = fopen(path, "r");
 	if (!f)
 		return NULL;
@@ -210,8 +211,7 @@ int main(int argc, char **argv)
 	chi_config *cfg = NULL;
 	char *pool = NULL, *mountpoint = NULL;
 	int notify_fd = -1, ret, status = 1;
-	bool runtime = false, table = false, handlers = false,
-	     mounted = false;
+	bool runtime = false, table = false, handlers = false, mounted = false;
 	cte_attr root;
 	struct stat st;
 
@@ -229,7 +229,7 @@ int main(int argc, char **argv)
 	errno = 0;
 	if (stat(fs.opts.mountpoint, &st) || !S_ISDIR(st.st_mode)) {
 		fprintf(stderr, "cte-fuse: %s: %s\n", fs.opts.mountpoint,
-			errno ? strerror(errno) : "not a directory");
+		        errno ? strerror(errno) : "not a directory");
 		return 1;
 	}
 	/* absolute: the daemon changes to / */
@@ -239,7 +239,8 @@ int main(int argc, char **argv)
 	ret = ctefs__config_load(&cfg, &pool, fs.opts.config_path, true);
 	if (ret) {
 		const char *msg = chi_error_last();
-		fprintf(stderr, "cte-fuse: %s\n", msg[0] ? msg : strerror(-ret));
+		fprintf(stderr, "cte-fuse: %s\n",
+		        msg[0] ? msg : strerror(-ret));
 		return 1;
 	}
 	if (!fs.opts.foreground) {
@@ -256,16 +257,16 @@ int main(int argc, char **argv)
 	cfg = NULL;
 	if (ret) {
 		fprintf(stderr, "cte-fuse: starting the runtime: %s\n",
-			chi_error_last()[0] ? chi_error_last()
-					    : strerror(-ret));
+		        chi_error_last()[0] ? chi_error_last()
+		                            : strerror(-ret));
 		goto out;
 	}
 	runtime = true;
 	ret = cte_client_init(&fs.cte, pool);
 	if (ret) {
 		fprintf(stderr, "cte-fuse: CTE pool %s: %s\n", pool,
-			chi_error_last()[0] ? chi_error_last()
-					    : strerror(-ret));
+		        chi_error_last()[0] ? chi_error_last()
+		                            : strerror(-ret));
 		goto out;
 	}
 	ret = ctefs__itable_init(&fs.itab);
@@ -277,7 +278,7 @@ int main(int argc, char **argv)
 		ret = ctefs__inode_ref(&fs.itab, CTE_ROOT_ID, 1);
 	if (ret) {
 		fprintf(stderr, "cte-fuse: the root directory: %s\n",
-			strerror(-ret));
+		        strerror(-ret));
 		goto out;
 	}
 	ctefs__inode_note_attr(&fs.itab, &root);
@@ -303,7 +304,7 @@ int main(int argc, char **argv)
 	handlers = true;
 	if (fuse_session_mount(fs.se, fs.opts.mountpoint)) {
 		fprintf(stderr, "cte-fuse: cannot mount on %s\n",
-			fs.opts.mountpoint);
+		        fs.opts.mountpoint);
 		goto out;
 	}
 	mounted = true;

@@ -31,10 +31,10 @@
 
 #include "ctefs_i.h"
 
-#define READ_CHUNK       (1u << 20)
-#define READDIR_BATCH    64
-#define DOT_COOKIES      3 /* kernel offsets 1, 2 are "." and ".." */
-#define COPY_RANGE_MAX   (64ull << 20)
+#define READ_CHUNK     (1u << 20)
+#define READDIR_BATCH  64
+#define DOT_COOKIES    3 /* kernel offsets 1, 2 are "." and ".." */
+#define COPY_RANGE_MAX (64ull << 20)
 
 static struct ctefs *fs_of(fuse_req_t req)
 {
@@ -69,7 +69,7 @@ static void attr_to_stat(const cte_attr *a, struct stat *st)
 }
 
 static void fill_entry(struct ctefs *fs, const cte_attr *a,
-		       struct fuse_entry_param *e)
+                       struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = a->id;
@@ -82,7 +82,7 @@ static void fill_entry(struct ctefs *fs, const cte_attr *a,
 /* Hand the kernel an entry: count the lookup first, so a FORGET cannot
  * overtake it. */
 static void reply_entry(fuse_req_t req, struct ctefs *fs, const cte_attr *a,
-			cte_id parent)
+                        cte_id parent)
 {
 	struct fuse_entry_param e;
 
@@ -172,7 +172,7 @@ static void note_maybe_orphan(struct ctefs *fs, cte_id id)
  * daemon is mounted without it.
  */
 static int sticky_check(fuse_req_t req, struct ctefs *fs, cte_id parent,
-			const char *name)
+                        const char *name)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	cte_attr dir, victim;
@@ -317,7 +317,7 @@ static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 }
 
 static void op_forget_multi(fuse_req_t req, size_t count,
-			    struct fuse_forget_data *forgets)
+                            struct fuse_forget_data *forgets)
 {
 	struct ctefs *fs = fs_of(req);
 	size_t i;
@@ -328,7 +328,7 @@ static void op_forget_multi(fuse_req_t req, size_t count,
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
+                       struct fuse_file_info *fi)
 {
 	struct ctefs *fs = fs_of(req);
 	cte_attr a;
@@ -344,7 +344,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 
 /* Permission rules for chown/chgrp by a non-root caller. */
 static int chown_allowed(fuse_req_t req, const cte_attr *cur,
-			 const struct stat *in, int to_set)
+                         const struct stat *in, int to_set)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 
@@ -362,7 +362,7 @@ static int chown_allowed(fuse_req_t req, const cte_attr *cur,
 }
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *in,
-		       int to_set, struct fuse_file_info *fi)
+                       int to_set, struct fuse_file_info *fi)
 {
 	struct ctefs *fs = fs_of(req);
 	bool chown = to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID);
@@ -373,8 +373,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *in,
 	(void)fi;
 	memset(&want, 0, sizeof(want));
 	memset(&cur, 0, sizeof(cur));
-	if (chown || ((to_set & FUSE_SET_ATTR_MODE) &&
-		      (in->st_mode & S_IFMT) == 0)) {
+	if (chown ||
+	    ((to_set & FUSE_SET_ATTR_MODE) && (in->st_mode & S_IFMT) == 0)) {
 		ret = cte_ns_getattr(&fs->cte, ino, &cur);
 		if (ret)
 			goto out;
@@ -394,11 +394,11 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *in,
 	}
 	if (to_set & FUSE_SET_ATTR_MODE) {
 		uint32_t type = in->st_mode & S_IFMT;
-		want.mode = (type ? type : (cur.mode & S_IFMT)) |
-			    (in->st_mode & 07777);
+		want.mode =
+		    (type ? type : (cur.mode & S_IFMT)) | (in->st_mode & 07777);
 		mask |= CTE_SET_MODE;
 	} else if (chown && S_ISREG(cur.mode) &&
-		   (cur.mode & (S_ISUID | S_ISGID))) {
+	           (cur.mode & (S_ISUID | S_ISGID))) {
 		/* chown clears set-user-ID, and set-group-ID of executables */
 		want.mode = cur.mode & ~S_ISUID;
 		if (cur.mode & S_IXGRP)
@@ -408,7 +408,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *in,
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		want.size = (uint64_t)in->st_size;
 		mask |= CTE_SET_SIZE;
-		if (!(to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))) {
+		if (!(to_set &
+		      (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))) {
 			now(&want.mtime);
 			mask |= CTE_SET_MTIME;
 		}
@@ -451,8 +452,8 @@ out:
 
 /* Create a node of any type in `parent` for the calling user. */
 static int make_node(fuse_req_t req, struct ctefs *fs, cte_id parent,
-		     const char *name, uint32_t mode, uint64_t rdev,
-		     const char *link, cte_attr *out)
+                     const char *name, uint32_t mode, uint64_t rdev,
+                     const char *link, cte_attr *out)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	uint32_t parent_mode, parent_gid;
@@ -462,7 +463,7 @@ static int make_node(fuse_req_t req, struct ctefs *fs, cte_id parent,
 	if (name_too_long(name))
 		return -ENAMETOOLONG;
 	if (!ctefs__inode_cached(&fs->itab, parent, &parent_mode, &parent_gid,
-				 NULL)) {
+	                         NULL)) {
 		cte_attr p;
 		ret = cte_ns_getattr(&fs->cte, parent, &p);
 		if (ret)
@@ -488,8 +489,7 @@ static int make_node(fuse_req_t req, struct ctefs *fs, cte_id parent,
 	if (ret == 0) {
 		ctefs__inode_ref(&fs->itab, out->id, 0);
 		if (S_ISDIR(mode))
-			ctefs__inode_set_dir_score(&fs->itab, out->id,
-						   a.score);
+			ctefs__inode_set_dir_score(&fs->itab, out->id, a.score);
 	}
 	return ret;
 }
@@ -503,7 +503,7 @@ static void note_new(struct ctefs *fs, const cte_attr *a)
 }
 
 static void set_open_flags(struct ctefs *fs, struct fuse_file_info *fi,
-			   const cte_attr *a, bool fresh)
+                           const cte_attr *a, bool fresh)
 {
 	if (fi->flags & O_DIRECT) {
 		/* Uncached: reads and writes go straight to CTE. */
@@ -511,7 +511,7 @@ static void set_open_flags(struct ctefs *fs, struct fuse_file_info *fi,
 		ctefs__inode_stamp_clear(&fs->itab, a->id);
 	} else if (!fresh) {
 		fi->keep_cache = ctefs__inode_stamp_check(&fs->itab, a->id,
-							  &a->mtime, a->size);
+		                                          &a->mtime, a->size);
 	}
 }
 
@@ -521,12 +521,12 @@ static int truncate_to_zero(struct ctefs *fs, cte_id id, cte_attr *a)
 
 	memset(&want, 0, sizeof(want));
 	now(&want.mtime);
-	return cte_ns_setattr(&fs->cte, id, &want,
-			      CTE_SET_SIZE | CTE_SET_MTIME, a);
+	return cte_ns_setattr(&fs->cte, id, &want, CTE_SET_SIZE | CTE_SET_MTIME,
+	                      a);
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
-		      mode_t mode, struct fuse_file_info *fi)
+                      mode_t mode, struct fuse_file_info *fi)
 {
 	struct ctefs *fs = fs_of(req);
 	struct fuse_entry_param e;
@@ -535,7 +535,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int ret;
 
 	ret = make_node(req, fs, parent, name, S_IFREG | (mode & 07777), 0,
-			NULL, &a);
+	                NULL, &a);
 	if (ret == -EEXIST && !(fi->flags & O_EXCL)) {
 		/* Lost a race with another creator: open the existing file. */
 		fresh = false;
@@ -567,7 +567,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 }
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
-		     mode_t mode, dev_t rdev)
+                     mode_t mode, dev_t rdev)
 {
 	struct ctefs *fs = fs_of(req);
 	cte_attr a;
@@ -590,14 +590,14 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
-		     mode_t mode)
+                     mode_t mode)
 {
 	struct ctefs *fs = fs_of(req);
 	cte_attr a;
 	int ret;
 
 	ret = make_node(req, fs, parent, name, S_IFDIR | (mode & 07777), 0,
-			NULL, &a);
+	                NULL, &a);
 	if (ret) {
 		fuse_reply_err(req, -ret);
 		return;
@@ -607,7 +607,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
-		       const char *name)
+                       const char *name)
 {
 	struct ctefs *fs = fs_of(req);
 	cte_attr a;
@@ -640,7 +640,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
-		    const char *newname)
+                    const char *newname)
 {
 	struct ctefs *fs = fs_of(req);
 	cte_attr a;
@@ -691,8 +691,8 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
-		      fuse_ino_t newparent, const char *newname,
-		      unsigned int flags)
+                      fuse_ino_t newparent, const char *newname,
+                      unsigned int flags)
 {
 	struct ctefs *fs = fs_of(req);
 	cte_id replaced = CTE_ID_NONE;
@@ -716,7 +716,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		ret = sticky_check(req, fs, newparent, newname);
 	if (ret == 0)
 		ret = cte_ns_rename(&fs->cte, parent, name, newparent, newname,
-				    cflags, &replaced);
+		                    cflags, &replaced);
 	if (ret == 0 && !(flags & RENAME_EXCHANGE))
 		note_maybe_orphan(fs, replaced);
 out:
@@ -748,7 +748,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		    struct fuse_file_info *fi)
+                    struct fuse_file_info *fi)
 {
 	struct ctefs *fs = fs_of(req);
 	uint64_t n = 0;
@@ -788,8 +788,8 @@ static void wb_cut_back(struct ctefs *fs, cte_id id)
 	cte_attr a, want;
 
 	if (ctefs__inode_wb_failure(&fs->itab, id, &fail_off, &open_size) &&
-	    open_size <= fail_off &&
-	    cte_ns_getattr(&fs->cte, id, &a) == 0 && a.size > fail_off) {
+	    open_size <= fail_off && cte_ns_getattr(&fs->cte, id, &a) == 0 &&
+	    a.size > fail_off) {
 		memset(&want, 0, sizeof(want));
 		want.size = fail_off;
 		cte_ns_setattr(&fs->cte, id, &want, CTE_SET_SIZE, NULL);
@@ -824,7 +824,7 @@ static void after_failed_writeback(struct ctefs *fs, cte_id id, uint64_t off)
 	if (cte_blob_info_get(&fs->cte, id, &info) == 0 &&
 	    info->tag != CTE_ID_NONE && info->name[0])
 		fuse_lowlevel_notify_inval_entry(fs->se, info->tag, info->name,
-						 strlen(info->name));
+		                                 strlen(info->name));
 	cte_blob_info_free(info);
 	if (!ctefs__inode_resync_start(&fs->itab, id))
 		return; /* one thread at a time per inode */
@@ -847,7 +847,7 @@ fail:
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
-		     size_t size, off_t off, struct fuse_file_info *fi)
+                     size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct ctefs *fs = fs_of(req);
 	uint64_t limit = 0;
@@ -856,12 +856,12 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	if (!fi->writepage) {
 		ret = cte_blob_write(&fs->cte, ino, (uint64_t)off, buf, size);
 	} else if (ctefs__inode_wb_begin(&fs->itab, ino, (uint64_t)off + size,
-					 &limit)) {
+	                                 &limit)) {
 		/* keep the file a prefix of what was written: store only the
 		 * part before the failed offset */
 		if ((uint64_t)off < limit)
 			cte_blob_write(&fs->cte, ino, (uint64_t)off, buf,
-				       limit - (uint64_t)off);
+			               limit - (uint64_t)off);
 		ret = -ENOSPC;
 	} else {
 		ret = cte_blob_write(&fs->cte, ino, (uint64_t)off, buf, size);
@@ -895,7 +895,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
+                       struct fuse_file_info *fi)
 {
 	struct ctefs *fs = fs_of(req);
 	cte_attr a;
@@ -911,7 +911,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
-		     struct fuse_file_info *fi)
+                     struct fuse_file_info *fi)
 {
 	struct ctefs *fs = fs_of(req);
 	int ret;
@@ -923,7 +923,7 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 }
 
 static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
-			struct fuse_file_info *fi)
+                        struct fuse_file_info *fi)
 {
 	(void)ino;
 	(void)datasync;
@@ -932,7 +932,7 @@ static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
+                       struct fuse_file_info *fi)
 {
 	(void)ino;
 	/* The kernel keeps listings, dropping them on changes it makes. */
@@ -941,8 +941,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_open(req, fi);
 }
 
-static size_t add_dot(fuse_req_t req, char *buf, size_t room,
-		      const char *name, cte_id id, off_t next, bool plus)
+static size_t add_dot(fuse_req_t req, char *buf, size_t room, const char *name,
+                      cte_id id, off_t next, bool plus)
 {
 	struct fuse_entry_param e;
 
@@ -954,13 +954,13 @@ static size_t add_dot(fuse_req_t req, char *buf, size_t room,
 	return fuse_add_direntry(req, buf, room, name, &e.attr, next);
 }
 
-static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
-		       off_t off, bool plus)
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       bool plus)
 {
 	struct ctefs *fs = fs_of(req);
 	cte_dirent *batch = NULL;
-	uint64_t cookie = off > DOT_COOKIES - 1 ? (uint64_t)off - DOT_COOKIES
-						: 0;
+	uint64_t cookie =
+	    off > DOT_COOKIES - 1 ? (uint64_t)off - DOT_COOKIES : 0;
 	size_t used = 0, need, n, i;
 	char *buf;
 	int ret = 0;
@@ -981,14 +981,14 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		cte_id parent = CTE_ROOT_ID;
 		ctefs__inode_cached(&fs->itab, ino, NULL, NULL, &parent);
 		need = add_dot(req, buf + used, size - used, "..",
-			       parent ? parent : CTE_ROOT_ID, 2, plus);
+		               parent ? parent : CTE_ROOT_ID, 2, plus);
 		if (need > size - used)
 			goto out;
 		used += need;
 	}
 	for (;;) {
 		ret = cte_ns_readdir(&fs->cte, ino, cookie, batch,
-				     READDIR_BATCH, &n);
+		                     READDIR_BATCH, &n);
 		if (ret || n == 0)
 			break;
 		for (i = 0; i < n; i++) {
@@ -998,14 +998,13 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 
 			fill_entry(fs, &d->attr, &e);
 			if (plus)
-				need = fuse_add_direntry_plus(req, buf + used,
-							      size - used,
-							      d->name, &e,
-							      next);
+				need = fuse_add_direntry_plus(
+				    req, buf + used, size - used, d->name, &e,
+				    next);
 			else
 				need = fuse_add_direntry(req, buf + used,
-							 size - used, d->name,
-							 &e.attr, next);
+				                         size - used, d->name,
+				                         &e.attr, next);
 			if (need > size - used)
 				goto out; /* full: the next call resumes */
 			if (plus) {
@@ -1013,7 +1012,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 				ctefs__inode_note_attr(&fs->itab, &d->attr);
 				if (S_ISDIR(d->attr.mode))
 					ctefs__inode_note_parent(&fs->itab,
-								 d->id, ino);
+					                         d->id, ino);
 			}
 			used += need;
 			cookie = d->next_cookie;
@@ -1029,21 +1028,21 @@ out:
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		       struct fuse_file_info *fi)
+                       struct fuse_file_info *fi)
 {
 	(void)fi;
 	do_readdir(req, ino, size, off, false);
 }
 
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
-			   off_t off, struct fuse_file_info *fi)
+                           off_t off, struct fuse_file_info *fi)
 {
 	(void)fi;
 	do_readdir(req, ino, size, off, true);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
-			  struct fuse_file_info *fi)
+                          struct fuse_file_info *fi)
 {
 	(void)ino;
 	(void)fi;
@@ -1107,8 +1106,8 @@ out:
 	fuse_reply_err(req, -ret);
 }
 
-static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
-			 off_t offset, off_t length, struct fuse_file_info *fi)
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+                         off_t length, struct fuse_file_info *fi)
 {
 	struct ctefs *fs = fs_of(req);
 	int ret;
@@ -1119,15 +1118,14 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 		return;
 	}
 	ret = cte_blob_fallocate(&fs->cte, ino, (uint64_t)offset,
-				 (uint64_t)length, mode & FALLOC_FL_KEEP_SIZE);
+	                         (uint64_t)length, mode & FALLOC_FL_KEEP_SIZE);
 	fuse_reply_err(req, -ret);
 }
 
-static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
-			       off_t off_in, struct fuse_file_info *fi_in,
-			       fuse_ino_t ino_out, off_t off_out,
-			       struct fuse_file_info *fi_out, size_t len,
-			       int flags)
+static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+                               struct fuse_file_info *fi_in, fuse_ino_t ino_out,
+                               off_t off_out, struct fuse_file_info *fi_out,
+                               size_t len, int flags)
 {
 	struct ctefs *fs = fs_of(req);
 	uint64_t done = 0, n;
@@ -1145,14 +1143,14 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 		return;
 	}
 	while (done < len) {
-		uint64_t chunk = len - done < READ_CHUNK ? len - done
-							 : READ_CHUNK;
+		uint64_t chunk =
+		    len - done < READ_CHUNK ? len - done : READ_CHUNK;
 		ret = cte_blob_read(&fs->cte, ino_in, (uint64_t)off_in + done,
-				    buf, chunk, &n);
+		                    buf, chunk, &n);
 		if (ret || n == 0)
 			break;
 		ret = cte_blob_write(&fs->cte, ino_out,
-				     (uint64_t)off_out + done, buf, n);
+		                     (uint64_t)off_out + done, buf, n);
 		if (ret)
 			break;
 		done += n;
@@ -1167,7 +1165,7 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 }
 
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
-		     struct fuse_file_info *fi)
+                     struct fuse_file_info *fi)
 {
 	struct ctefs *fs = fs_of(req);
 	cte_attr a;
@@ -1187,44 +1185,44 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	if (off < 0 || (uint64_t)off >= a.size)
 		fuse_reply_err(req, ENXIO);
 	else
-		fuse_reply_lseek(req, whence == SEEK_DATA ? off
-							  : (off_t)a.size);
+		fuse_reply_lseek(req,
+		                 whence == SEEK_DATA ? off : (off_t)a.size);
 }
 
 const struct fuse_lowlevel_ops ctefs__ops = {
-	.init = op_init,
-	.lookup = op_lookup,
-	.forget = op_forget,
-	.forget_multi = op_forget_multi,
-	.getattr = op_getattr,
-	.setattr = op_setattr,
-	.readlink = op_readlink,
-	.mknod = op_mknod,
-	.mkdir = op_mkdir,
-	.unlink = op_unlink,
-	.rmdir = op_rmdir,
-	.symlink = op_symlink,
-	.rename = op_rename,
-	.link = op_link,
-	.open = op_open,
-	.read = op_read,
-	.write = op_write,
-	.flush = op_flush,
-	.release = op_release,
-	.fsync = op_fsync,
-	.opendir = op_opendir,
-	.readdir = op_readdir,
-	.readdirplus = op_readdirplus,
-	.releasedir = op_releasedir,
-	.fsyncdir = op_fsyncdir,
-	.statfs = op_statfs,
-	.setxattr = ctefs__setxattr,
-	.getxattr = ctefs__getxattr,
-	.listxattr = ctefs__listxattr,
-	.removexattr = ctefs__removexattr,
-	.access = op_access,
-	.create = op_create,
-	.fallocate = op_fallocate,
-	.copy_file_range = op_copy_file_range,
-	.lseek = op_lseek,
+    .init = op_init,
+    .lookup = op_lookup,
+    .forget = op_forget,
+    .forget_multi = op_forget_multi,
+    .getattr = op_getattr,
+    .setattr = op_setattr,
+    .readlink = op_readlink,
+    .mknod = op_mknod,
+    .mkdir = op_mkdir,
+    .unlink = op_unlink,
+    .rmdir = op_rmdir,
+    .symlink = op_symlink,
+    .rename = op_rename,
+    .link = op_link,
+    .open = op_open,
+    .read = op_read,
+    .write = op_write,
+    .flush = op_flush,
+    .release = op_release,
+    .fsync = op_fsync,
+    .opendir = op_opendir,
+    .readdir = op_readdir,
+    .readdirplus = op_readdirplus,
+    .releasedir = op_releasedir,
+    .fsyncdir = op_fsyncdir,
+    .statfs = op_statfs,
+    .setxattr = ctefs__setxattr,
+    .getxattr = ctefs__getxattr,
+    .listxattr = ctefs__listxattr,
+    .removexattr = ctefs__removexattr,
+    .access = op_access,
+    .create = op_create,
+    .fallocate = op_fallocate,
+    .copy_file_range = op_copy_file_range,
+    .lseek = op_lseek,
 };

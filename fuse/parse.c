@@ -15,27 +15,51 @@
 
 /* Options libfuse's mount code understands, passed on unchanged. */
 static const char *const passed_opts[] = {
-	"allow_other", "allow_root", "default_permissions", "auto_unmount",
-	"ro", "rw", "suid", "nosuid", "dev", "nodev", "exec", "noexec",
-	"async", "sync", "dirsync", "atime", "noatime", "diratime",
-	"nodiratime", "relatime", "norelatime", "strictatime",
-	"nostrictatime", "lazytime", "nolazytime", NULL,
+    "allow_other",
+    "allow_root",
+    "default_permissions",
+    "auto_unmount",
+    "ro",
+    "rw",
+    "suid",
+    "nosuid",
+    "dev",
+    "nodev",
+    "exec",
+    "noexec",
+    "async",
+    "sync",
+    "dirsync",
+    "atime",
+    "noatime",
+    "diratime",
+    "nodiratime",
+    "relatime",
+    "norelatime",
+    "strictatime",
+    "nostrictatime",
+    "lazytime",
+    "nolazytime",
+    NULL,
 };
 static const char *const passed_prefixes[] = {
-	"fsname=", "subtype=", "max_read=", NULL,
+    "fsname=",
+    "subtype=",
+    "max_read=",
+    NULL,
 };
 /* Options of mount(8)/fstab that mean nothing here. */
 static const char *const ignored_opts[] = {
-	"defaults", "auto", "noauto", "user", "users", "nouser", "owner",
-	"group", "nofail", "_netdev", "nonempty", "remount", "bind",
-	"loop", "silent", "loud", "iversion", "noiversion", "mand",
-	"nomand", NULL,
+    "defaults", "auto",   "noauto", "user",    "users",    "nouser",
+    "owner",    "group",  "nofail", "_netdev", "nonempty", "remount",
+    "bind",     "loop",   "silent", "loud",    "iversion", "noiversion",
+    "mand",     "nomand", NULL,
 };
 
 /* Prefixes of options mount(8) repeats from /proc/mounts or fstab. */
 static const char *const ignored_prefixes[] = {
-	"x-", "comment=", "user_id=", "group_id=", "rootmode=", "fd=",
-	"blksize=", NULL,
+    "x-",        "comment=", "user_id=", "group_id=",
+    "rootmode=", "fd=",      "blksize=", NULL,
 };
 
 static bool in_list(const char *const *list, const char *s)
@@ -77,7 +101,7 @@ static int parse_seconds(const char *opt, const char *text, double *out)
 
 	if (end == text || *end || v < 0 || v != v) {
 		fprintf(stderr, "cte-fuse: -o %s: not a number of seconds\n",
-			opt);
+		        opt);
 		return -EINVAL;
 	}
 	*out = v;
@@ -96,10 +120,10 @@ static int parse_o(struct ctefs_opts *o, const char *list, bool *remount)
 		if (strncmp(opt, "config=", 7) == 0) {
 			o->config_path = strdup(opt + 7);
 		} else if (strcmp(opt, "no_writeback") == 0 ||
-			   strcmp(opt, "no_writeback_cache") == 0) {
+		           strcmp(opt, "no_writeback_cache") == 0) {
 			o->writeback = false;
 		} else if (strcmp(opt, "writeback") == 0 ||
-			   strcmp(opt, "writeback_cache") == 0) {
+		           strcmp(opt, "writeback_cache") == 0) {
 			o->writeback = true;
 		} else if (strncmp(opt, "attr_timeout=", 13) == 0) {
 			ret = parse_seconds(opt, opt + 13, &o->attr_timeout);
@@ -111,18 +135,18 @@ static int parse_o(struct ctefs_opts *o, const char *list, bool *remount)
 			o->debug = true;
 			o->foreground = true;
 		} else if (in_list(passed_opts, opt) ||
-			   has_prefix_in(passed_prefixes, opt)) {
+		           has_prefix_in(passed_prefixes, opt)) {
 			if (strcmp(opt, "ro") == 0 || strcmp(opt, "rw") == 0)
 				o->read_only = opt[1] == 'o';
 			ret = ctefs__append_opt(&o->fuse_opts, opt);
 		} else if (strcmp(opt, "remount") == 0) {
 			*remount = true;
 		} else if (in_list(ignored_opts, opt) ||
-			   has_prefix_in(ignored_prefixes, opt)) {
+		           has_prefix_in(ignored_prefixes, opt)) {
 			continue;
 		} else {
 			fprintf(stderr, "cte-fuse: ignoring mount option %s\n",
-				opt);
+			        opt);
 		}
 	}
 	free(copy);
@@ -145,7 +169,7 @@ static int do_remount(const struct ctefs_opts *o)
 
 	if (mount(NULL, o->mountpoint, NULL, flags, NULL)) {
 		fprintf(stderr, "cte-fuse: remount %s: %s\n", o->mountpoint,
-			strerror(errno));
+		        strerror(errno));
 		return 1;
 	}
 	return 0;
@@ -160,14 +184,14 @@ int ctefs__parse_args(struct ctefs_opts *o, int argc, char **argv)
 
 	memset(o, 0, sizeof(*o));
 	o->writeback = true;
-	o->attr_timeout = 1.0;
-	o->entry_timeout = 1.0;
+	o->attr_timeout = CTEFS_DEFAULT_TIMEOUT;
+	o->entry_timeout = CTEFS_DEFAULT_TIMEOUT;
 	for (i = 1; i < argc && !ret; i++) {
 		const char *arg = argv[i];
 		if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
 			o->show_help = true;
 		} else if (strcmp(arg, "-V") == 0 ||
-			   strcmp(arg, "--version") == 0) {
+		           strcmp(arg, "--version") == 0) {
 			o->show_version = true;
 		} else if (strcmp(arg, "-f") == 0) {
 			o->foreground = true;
@@ -177,10 +201,10 @@ int ctefs__parse_args(struct ctefs_opts *o, int argc, char **argv)
 		} else if (strcmp(arg, "-s") == 0) {
 			o->single_thread = true;
 		} else if (strcmp(arg, "-c") == 0 ||
-			   strcmp(arg, "--config") == 0) {
+		           strcmp(arg, "--config") == 0) {
 			if (i + 1 >= argc) {
 				fprintf(stderr, "cte-fuse: %s needs a file\n",
-					arg);
+				        arg);
 				ret = -EINVAL;
 				break;
 			}
@@ -197,8 +221,8 @@ int ctefs__parse_args(struct ctefs_opts *o, int argc, char **argv)
 		} else if (strncmp(arg, "-o", 2) == 0) {
 			ret = parse_o(o, arg + 2, &remount);
 		} else if (arg[0] == '-' && arg[1] != '\0') {
-			fprintf(stderr, "cte-fuse: unknown option %s (try -h)\n",
-				arg);
+			fprintf(stderr,
+			        "cte-fuse: unknown option %s (try -h)\n", arg);
 			ret = -EINVAL;
 		} else if (n_words < 3) {
 			words[n_words++] = arg;
@@ -211,7 +235,7 @@ int ctefs__parse_args(struct ctefs_opts *o, int argc, char **argv)
 		return ret;
 	if (n_words == 0 || n_words > 2) {
 		fprintf(stderr, "cte-fuse: %s (try -h)\n",
-			n_words ? "too many arguments" : "missing mountpoint");
+		        n_words ? "too many arguments" : "missing mountpoint");
 		return -EINVAL;
 	}
 	o->mountpoint = words[n_words - 1];

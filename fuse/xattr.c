@@ -69,8 +69,8 @@ static uint32_t learn_xflags(struct ctefs *fs, cte_id id)
 	if (size > 0) {
 		flags |= CTEFS_X_HAS_ANY;
 		names = malloc(size);
-		if (!names || cte_xattr_list(&fs->cte, id, names, size,
-					     &size)) {
+		if (!names ||
+		    cte_xattr_list(&fs->cte, id, names, size, &size)) {
 			flags |= CTEFS_X_HAS_SEC; /* unsure: ask CTE */
 			size = 0;
 		}
@@ -85,7 +85,7 @@ static uint32_t learn_xflags(struct ctefs *fs, cte_id id)
 
 /* Reply to a getxattr/listxattr with value (len bytes) under size rules. */
 static void reply_value(fuse_req_t req, const char *value, size_t len,
-			size_t size)
+                        size_t size)
 {
 	if (size == 0)
 		fuse_reply_xattr(req, len);
@@ -111,7 +111,7 @@ double ctefs__dir_default_score(struct ctefs *fs, cte_id dir)
 		return score;
 	if ((!(flags & CTEFS_X_KNOWN) || (flags & CTEFS_X_HAS_ANY)) &&
 	    (cte_xattr_get(&fs->cte, dir, CTEFS_XATTR_SCORE, text,
-			   sizeof(text) - 1, &n) != 0 ||
+	                   sizeof(text) - 1, &n) != 0 ||
 	     ctefs__parse_score(text, n, &score) != 0))
 		score = CTE_SCORE_UNSET;
 	ctefs__inode_set_dir_score(&fs->itab, dir, score);
@@ -147,7 +147,7 @@ static int set_score(struct ctefs *fs, fuse_ino_t ino, double score)
 }
 
 void ctefs__setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-		     const char *value, size_t size, int flags)
+                     const char *value, size_t size, int flags)
 {
 	struct ctefs *fs = fs_of(req);
 	uint32_t cflags = 0;
@@ -192,7 +192,7 @@ out:
 }
 
 static void get_score(fuse_req_t req, struct ctefs *fs, fuse_ino_t ino,
-		      size_t size)
+                      size_t size)
 {
 	double score;
 	char text[64];
@@ -221,7 +221,7 @@ static void get_score(fuse_req_t req, struct ctefs *fs, fuse_ino_t ino,
 }
 
 static void get_placement(fuse_req_t req, struct ctefs *fs, fuse_ino_t ino,
-			  size_t size)
+                          size_t size)
 {
 	cte_blob_info *info = NULL;
 	char *text = NULL;
@@ -248,9 +248,9 @@ static void get_placement(fuse_req_t req, struct ctefs *fs, fuse_ino_t ino,
 		const cte_placement *p = &info->placement[i];
 		if (p->bytes == 0)
 			continue;
-		len += (size_t)snprintf(text + len, cap + 1 - len, "%s=%llu\n",
-					p->target,
-					(unsigned long long)p->bytes);
+		len +=
+		    (size_t)snprintf(text + len, cap + 1 - len, "%s=%llu\n",
+		                     p->target, (unsigned long long)p->bytes);
 	}
 out:
 	if (ret)
@@ -262,7 +262,7 @@ out:
 }
 
 void ctefs__getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-		     size_t size)
+                     size_t size)
 {
 	struct ctefs *fs = fs_of(req);
 	uint32_t flags;

@@ -37,8 +37,8 @@ static void test_score_valid(void **state)
 static void test_score_invalid(void **state)
 {
 	static const char *const bad[] = {
-		"abc", "1.5", "-0.1", "nan", "inf", "-inf", "", "0.5x",
-		"1e9", " ", "0.5 0.6",
+	    "abc", "1.5",  "-0.1", "nan", "inf",     "-inf",
+	    "",    "0.5x", "1e9",  " ",   "0.5 0.6",
 	};
 	double v = 0.125;
 	size_t i;
@@ -46,7 +46,7 @@ static void test_score_invalid(void **state)
 	(void)state;
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(ctefs__parse_score(bad[i], strlen(bad[i]), &v),
-				 -EINVAL);
+		                 -EINVAL);
 		assert_true(v == 0.125); /* untouched */
 	}
 	/* a NUL inside the value */
@@ -62,10 +62,12 @@ static int parse(struct ctefs_opts *o, int argc, const char **argv)
 static void test_args_options(void **state)
 {
 	const char *argv[] = {
-		"cte-fuse", "-f", "-o",
-		"allow_other,noatime,config=/x.yaml,no_writeback,nofail,"
-		"_netdev,fsname=store,attr_timeout=2.5",
-		"/mnt/x",
+	    "cte-fuse",
+	    "-f",
+	    "-o",
+	    "allow_other,noatime,config=/x.yaml,no_writeback,nofail,"
+	    "_netdev,fsname=store,attr_timeout=2.5",
+	    "/mnt/x",
 	};
 	struct ctefs_opts o;
 
@@ -78,7 +80,7 @@ static void test_args_options(void **state)
 	assert_string_equal(o.config_path, "/x.yaml");
 	assert_string_equal(o.fuse_opts, "allow_other,noatime,fsname=store");
 	assert_true(o.attr_timeout == 2.5);
-	assert_true(o.entry_timeout == 1.0);
+	assert_true(o.entry_timeout == CTEFS_DEFAULT_TIMEOUT);
 	free(o.fuse_opts);
 	free((char *)o.config_path);
 }
@@ -156,7 +158,7 @@ static void test_itable(void **state)
 	assert_int_equal(ctefs__inode_xflags(&t, 9), CTEFS_X_KNOWN);
 	ctefs__inode_xflags_set(&t, 9, CTEFS_X_HAS_ANY, 0);
 	assert_int_equal(ctefs__inode_xflags(&t, 9),
-			 CTEFS_X_KNOWN | CTEFS_X_HAS_ANY);
+	                 CTEFS_X_KNOWN | CTEFS_X_HAS_ANY);
 
 	/* keep_cache stamps */
 	assert_false(ctefs__inode_stamp_check(&t, 10, &m1, 10));
@@ -193,12 +195,12 @@ static void test_itable(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_score_valid),
-		cmocka_unit_test(test_score_invalid),
-		cmocka_unit_test(test_args_options),
-		cmocka_unit_test(test_args_source_word),
-		cmocka_unit_test(test_args_errors),
-		cmocka_unit_test(test_itable),
+	    cmocka_unit_test(test_score_valid),
+	    cmocka_unit_test(test_score_invalid),
+	    cmocka_unit_test(test_args_options),
+	    cmocka_unit_test(test_args_source_word),
+	    cmocka_unit_test(test_args_errors),
+	    cmocka_unit_test(test_itable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
