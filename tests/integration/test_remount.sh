@@ -3,7 +3,13 @@
 # on the mount, unmounted, remounted on the same config: the same names,
 # contents, modes, owners, times, user xattrs, scores and inode numbers.
 # Not registered in CTest until the daemon passes it
-# (cmake -DCTEFS_TEST_REMOUNT=ON).
+# (cmake -DCTEFS_TEST_REMOUNT=ON).  Known failure (about 3 runs in 5):
+# "sparse" comes back with a later mtime.  Under the kernel's write-back
+# cache the kernel stamps mtime at write(2); when that equals the mtime it
+# already sent with the truncate's SETATTR (same clock tick) it sends no
+# SETATTR again, and the page's WRITE, arriving later at close, made CTE
+# stamp mtime = now.  Fix in the daemon: write-back WRITEs (fi->writepage)
+# must use cte_blob_write_ex(..., CTE_WRITE_KEEP_TIMES).
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 it_init remount

@@ -208,7 +208,7 @@ static void publish(struct cte_core *core, struct cte_blob *b,
 }
 
 static int do_write(struct cte_core *core, struct cte_blob *b, uint64_t off,
-                    const char *buf, uint64_t len)
+                    const char *buf, uint64_t len, bool keep_times)
 {
 	uint64_t end = off + len, b0 = off >> CTE_BLOCK_SHIFT;
 	uint64_t b1 = (end + BLK - 1) >> CTE_BLOCK_SHIFT, pos = off;
@@ -286,8 +286,8 @@ static int do_write(struct cte_core *core, struct cte_blob *b, uint64_t off,
 		unmap_fresh(core, b, &fresh);
 		goto out;
 	}
-	publish(core, b, end > b->size ? end : b->size, true, CTE_OP_PUT, off,
-	        len, b0, fresh.n ? b1 : b0);
+	publish(core, b, end > b->size ? end : b->size, !keep_times, CTE_OP_PUT,
+	        off, len, b0, fresh.n ? b1 : b0);
 out:
 	free(bounce);
 	cte__extmap_destroy(&fresh);
@@ -296,6 +296,12 @@ out:
 
 int cte__blob_write(struct cte_core *core, cte_id id, uint64_t off,
                     const void *buf, uint64_t len)
+{
+	return cte__blob_write_ex(core, id, off, buf, len, false);
+}
+
+int cte__blob_write_ex(struct cte_core *core, cte_id id, uint64_t off,
+                       const void *buf, uint64_t len, bool keep_times)
 {
 	struct cte_blob *b;
 	int rc;
@@ -308,7 +314,7 @@ int cte__blob_write(struct cte_core *core, cte_id id, uint64_t off,
 	if (b->symlink)
 		rc = -EINVAL;
 	else if (len)
-		rc = do_write(core, b, off, buf, len);
+		rc = do_write(core, b, off, buf, len, keep_times);
 	blob_unlock(core, b, true);
 	return rc;
 }

@@ -322,6 +322,24 @@ int cte_blob_write(cte_client *c, cte_id blob, uint64_t off, const void *buf,
 	return run_free(t);
 }
 
+int cte_blob_write_ex(cte_client *c, cte_id blob, uint64_t off,
+                      const void *buf, uint64_t len, uint32_t flags)
+{
+	if (flags & ~CTE_WRITE_KEEP_TIMES)
+		return chi_error_set(-EINVAL,
+		                     "cte_blob_write_ex: unknown flags 0x%x",
+		                     flags & ~CTE_WRITE_KEEP_TIMES);
+	NEW_TASK(cte_blob_task, t, c, PUT_BLOB);
+	t->blob = blob;
+	t->off = off;
+	t->len = len;
+	t->wbuf = buf;
+	t->score = CTE_SCORE_UNSET;
+	if (flags & CTE_WRITE_KEEP_TIMES)
+		t->flags = CTE_BLOB_KEEP_TIMES;
+	return run_free(t);
+}
+
 int cte_blob_read(cte_client *c, cte_id blob, uint64_t off, void *buf,
                   uint64_t len, uint64_t *out_n)
 {

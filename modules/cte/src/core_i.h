@@ -220,6 +220,14 @@ struct cte_core {
 	_Atomic uint64_t last_seq; /* last committed journal sequence */
 	_Atomic uint64_t durable_seq;
 	uint64_t replay_dropped_bytes;
+	/* replay: ranges of extents on volatile/unknown targets, counted by
+	 * cte__state_count_dropped() once the log is replayed (later records
+	 * usually remap them: a copy-down at fsync, an overwrite, a delete) */
+	struct cte_dropped_range {
+		cte_id id;
+		uint64_t lblk, nblk;
+	} *replay_dropped;
+	size_t n_replay_dropped, cap_replay_dropped;
 	char journal_dir[4096];
 	int sync_fds[CTE_MAX_TARGETS]; /* file targets, for pre_sync */
 	pthread_mutex_t free_lock;     /* pending_free */
@@ -324,6 +332,9 @@ void cte__blob_release_dead(struct cte_core *core, struct cte_blob *b);
 /* blob data (blobio.c) */
 int cte__blob_write(struct cte_core *core, cte_id id, uint64_t off,
                     const void *buf, uint64_t len);
+/* keep_times: data and size change, mtime/ctime do not */
+int cte__blob_write_ex(struct cte_core *core, cte_id id, uint64_t off,
+                       const void *buf, uint64_t len, bool keep_times);
 int cte__blob_read(struct cte_core *core, cte_id id, uint64_t off, void *buf,
                    uint64_t len, uint64_t *out_n);
 int cte__blob_truncate(struct cte_core *core, cte_id id, uint64_t size);
@@ -406,6 +417,9 @@ int cte__image_apply(struct cte_core *core, uint8_t kind, const void *body,
                      size_t len, uint32_t *slot_map);
 /* Replay end: destroy blobs left without names (orphans). */
 void cte__state_drop_orphans(struct cte_core *core);
+/* After replay: replay_dropped_bytes = bytes of dropped extents that are
+ * still holes inside a live blob's size (really lost). */
+void cte__state_count_dropped(struct cte_core *core);
 /* Recovery: mark every block of every blob allocated on its bdev. */
 int cte__state_reserve(struct cte_core *core);
 

@@ -325,23 +325,24 @@ static int replay_record(void *arg, uint8_t type, uint64_t seq,
 }
 
 /* The journal directory: metadata_log_path, else beside the first file
- * target.  Empty when every target is volatile. */
+ * target.  Empty when every target is volatile (even with
+ * metadata_log_path: a journal of blocks that cannot survive would bring
+ * back names and sizes over zeros). */
 static void journal_dir(struct cte_core *core, char *out, size_t size)
 {
 	struct stat sb;
 
 	out[0] = '\0';
-	if (core->params.metadata_log_path[0]) {
-		snprintf(out, size, "%s", core->params.metadata_log_path);
-		return;
-	}
 	for (uint32_t i = 0; i < core->n_target_slots; i++) {
 		const struct cte_target *t = &core->targets[i];
 		char tmp[4096];
 
 		if (!t->active || t->is_volatile)
 			continue;
-		if (!stat(t->name, &sb) && S_ISDIR(sb.st_mode)) {
+		if (core->params.metadata_log_path[0]) {
+			snprintf(out, size, "%s",
+			         core->params.metadata_log_path);
+		} else if (!stat(t->name, &sb) && S_ISDIR(sb.st_mode)) {
 			snprintf(out, size, "%s", t->name);
 		} else {
 			snprintf(tmp, sizeof(tmp), "%s", t->name);
@@ -434,6 +435,7 @@ int cte__durable_open(struct cte_core *core)
 	if (rc)
 		goto out;
 	cte__state_drop_orphans(core);
+	cte__state_count_dropped(core);
 	rc = cte__state_reserve(core);
 	if (rc == -EEXIST)
 		rc = chi_error_set(-EUCLEAN,

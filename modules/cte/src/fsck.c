@@ -206,6 +206,7 @@ static int fsck_finish(void *state, void *out, uint64_t *out_problems)
 			problems++;
 		}
 	}
+	cte__state_count_dropped(core);
 	if (core->replay_dropped_bytes) {
 		fprintf(f,
 		        "metadata: %llu bytes of extents on targets no "

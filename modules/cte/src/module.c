@@ -407,7 +407,8 @@ METHOD(m_put_blob, cte_blob_task)
 	}
 	(void)created;
 	if (!rc)
-		rc = cte__blob_write(core, t->blob, t->off, t->wbuf, t->len);
+		rc = cte__blob_write_ex(core, t->blob, t->off, t->wbuf, t->len,
+		                        t->flags & CTE_BLOB_KEEP_TIMES);
 	t->base.rc = rc;
 }
 

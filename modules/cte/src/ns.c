@@ -26,6 +26,40 @@
 /* ------------------------------------------------------------------ */
 /* lookups (ns_lock held)                                              */
 
+/* Replay met an extent on a volatile or unknown target: remember the
+ * range; cte__state_count_dropped() counts what stays a hole.  Without
+ * memory, count it at once (an over-estimate in the warning only). */
+static void note_dropped(struct cte_core *core, cte_id id, uint64_t lblk,
+                         uint64_t nblk)
+{
+	if (core->n_replay_dropped == core->cap_replay_dropped) {
+		size_t cap = core->cap_replay_dropped ?
+		                 2 * core->cap_replay_dropped : 64;
+		struct cte_dropped_range *v = realloc(
+		    core->replay_dropped, cap * sizeof(*v));
+
+		if (!v) {
+			core->replay_dropped_bytes += nblk << CTE_BLOCK_SHIFT;
+			return;
+		}
+		core->replay_dropped = v;
+		core->cap_replay_dropped = cap;
+	}
+	core->replay_dropped[core->n_replay_dropped++] =
+	    (struct cte_dropped_range){id, lblk, nblk};
+}
+
+static int by_dropped(const void *a, const void *b)
+{
+	const struct cte_dropped_range *x = a, *y = b;
+
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	if (x->lblk != y->lblk)
+		return x->lblk < y->lblk ? -1 : 1;
+	return 0;
+}
+
 static struct cte_obj *obj_find(struct cte_core *core, cte_id id)
 {
 	struct cte_hnode *n;
@@ -1843,6 +1877,7 @@ void cte__core_free(struct cte_core *core)
 	chi_corwlock_destroy(&core->quiesce);
 	cte__journal_txn_destroy(&core->txn);
 	cte__buf_free(&core->meta_buf);
+	free(core->replay_dropped);
 	free(core->pending_free);
 	free(core);
 }
@@ -2431,8 +2466,7 @@ static int apply_blob(struct cte_core *core, struct rd *r,
 			}
 			if (slot_map[e.target] >= CTE_MAX_TARGETS) {
 				/* a volatile or vanished target: a hole */
-				core->replay_dropped_bytes +=
-				    (uint64_t)e.nblk << CTE_BLOCK_SHIFT;
+				note_dropped(core, b->obj.id, e.lblk, e.nblk);
 				continue;
 			}
 			e.target = slot_map[e.target];
@@ -2571,6 +2605,39 @@ int cte__state_load(struct cte_core *core, const void *buf, size_t len,
 	if (rc == -EBADMSG)
 		chi_error_set(rc, "cte: malformed metadata image");
 	return rc;
+}
+
+void cte__state_count_dropped(struct cte_core *core)
+{
+	struct cte_dropped_range *v = core->replay_dropped;
+	size_t i, n = core->n_replay_dropped;
+	uint64_t next = 0; /* first block not yet counted of v[i].id */
+
+	pthread_mutex_lock(&core->ns_lock);
+	if (n)
+		qsort(v, n, sizeof(*v), by_dropped);
+	for (i = 0; i < n; i++) {
+		struct cte_blob *b = as_blob(obj_find(core, v[i].id));
+		uint64_t end, blk;
+
+		if (i == 0 || v[i].id != v[i - 1].id)
+			next = 0;
+		if (!b)
+			continue;
+		end = (b->size + CTE_BLOCK - 1) >> CTE_BLOCK_SHIFT;
+		if (v[i].lblk + v[i].nblk < end)
+			end = v[i].lblk + v[i].nblk;
+		blk = v[i].lblk > next ? v[i].lblk : next;
+		for (; blk < end; blk++)
+			if (!cte__extmap_lookup(&b->map, blk))
+				core->replay_dropped_bytes += CTE_BLOCK;
+		if (end > next)
+			next = end;
+	}
+	pthread_mutex_unlock(&core->ns_lock);
+	free(v);
+	core->replay_dropped = NULL;
+	core->n_replay_dropped = core->cap_replay_dropped = 0;
 }
 
 /* Destroy blobs without names (open-unlinked at a crash); replay only. */

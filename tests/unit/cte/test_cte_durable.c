@@ -440,6 +440,88 @@ static void test_concurrent_remount(void **state)
 	cte_test_rm_dir(d);
 }
 
+/* cte_blob_write_ex(CTE_WRITE_KEEP_TIMES): data and size change, times do
+ * not, also after a remount (the FUSE daemon under the kernel's write-back
+ * cache); unknown flags are refused. */
+static void test_write_keep_times(void **state)
+{
+	struct cte_params p;
+	cte_client c;
+	cte_id tag, f;
+	cte_attr want, a, b;
+	unsigned char buf[5000];
+	char d[300];
+
+	(void)state;
+	snprintf(d, sizeof(d), "%s/keep", dirs[1]);
+	assert_int_equal(mkdir(d, 0700), 0);
+	params_for(&p, d);
+	assert_int_equal(cte_test_runtime_start(2), 0);
+	assert_int_equal(cte_test_pool(&c, "keep", 5, &p, NULL), 0);
+	assert_int_equal(cte_tag_get_or_create(&c, "/k", &tag), 0);
+	fill(buf, sizeof(buf), 4);
+	assert_int_equal(cte_put_blob(&c, tag, "f", 0, buf, 100, 0.1, &f), 0);
+	want.mtime.tv_sec = 1000000000;
+	want.mtime.tv_nsec = 123456789;
+	assert_int_equal(cte_ns_setattr(&c, f, &want, CTE_SET_MTIME, &a), 0);
+	assert_int_equal(a.mtime.tv_nsec, 123456789);
+	assert_int_equal(cte_blob_write_ex(&c, f, 100, buf + 100,
+	                                   sizeof(buf) - 100,
+	                                   CTE_WRITE_KEEP_TIMES),
+	                 0);
+	assert_int_equal(cte_blob_write_ex(&c, f, 0, buf, 1, 1u << 7),
+	                 -EINVAL);
+	assert_int_equal(cte_ns_getattr(&c, f, &b), 0);
+	assert_int_equal(b.size, sizeof(buf));
+	assert_int_equal(b.mtime.tv_sec, a.mtime.tv_sec);
+	assert_int_equal(b.mtime.tv_nsec, a.mtime.tv_nsec);
+	assert_int_equal(b.ctime.tv_sec, a.ctime.tv_sec);
+	assert_int_equal(b.ctime.tv_nsec, a.ctime.tv_nsec);
+	assert_int_equal(chi_pool_destroy(c.pool_id), 0);
+	assert_int_equal(cte_test_pool(&c, "keep", 5, &p, NULL), 0);
+	assert_int_equal(cte_ns_getattr(&c, f, &b), 0);
+	assert_int_equal(b.size, sizeof(buf));
+	assert_int_equal(b.mtime.tv_sec, a.mtime.tv_sec);
+	assert_int_equal(b.mtime.tv_nsec, a.mtime.tv_nsec);
+	check_content(&c, f, sizeof(buf), 4);
+	/* a plain write stamps mtime */
+	assert_int_equal(cte_blob_write(&c, f, 0, buf, 1), 0);
+	assert_int_equal(cte_ns_getattr(&c, f, &b), 0);
+	assert_true(b.mtime.tv_sec > a.mtime.tv_sec);
+	assert_int_equal(chi_pool_destroy(c.pool_id), 0);
+	chi_finalize();
+	cte_test_rm_dir(d);
+}
+
+/* Only volatile targets: no journal, even with metadata_log_path set (it
+ * would bring back names over lost data). */
+static void test_volatile_only_no_journal(void **state)
+{
+	struct cte_params p;
+	cte_client c;
+	cte_id tag;
+	char d[300];
+	struct stat sb;
+
+	(void)state;
+	snprintf(d, sizeof(d), "%s/ramonly", dirs[1]);
+	cte_test_params(&p);
+	p.metadata_journal = 1;
+	snprintf(p.metadata_log_path, sizeof(p.metadata_log_path), "%s", d);
+	cte_test_add_target(&p, "ram::only_ram", CHI_BDEV_RAM, 4 * MIB, 1.0);
+	assert_int_equal(cte_test_runtime_start(2), 0);
+	assert_int_equal(cte_test_pool(&c, "ramonly", 6, &p, NULL), 0);
+	assert_int_equal(cte_tag_get_or_create(&c, "/r", &tag), 0);
+	assert_int_equal(cte_put_blob(&c, tag, "x", 0, "abc", 3, -1, NULL), 0);
+	assert_int_equal(chi_pool_destroy(c.pool_id), 0);
+	assert_int_equal(stat(d, &sb), -1); /* no journal directory */
+	assert_int_equal(cte_test_pool(&c, "ramonly", 6, &p, NULL), 0);
+	assert_int_equal(cte_tag_get_or_create(&c, "/r", &tag), 0);
+	assert_int_equal(cte_ns_lookup(&c, tag, "x", NULL), -ENOENT);
+	assert_int_equal(chi_pool_destroy(c.pool_id), 0);
+	chi_finalize();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -447,6 +529,8 @@ int main(void)
 	    cmocka_unit_test(test_crash_keeps_fsynced),
 	    cmocka_unit_test(test_concurrent_remount),
 	    cmocka_unit_test(test_space_after_delete),
+	    cmocka_unit_test(test_write_keep_times),
+	    cmocka_unit_test(test_volatile_only_no_journal),
 	};
 	const char *base = getenv("TMPDIR");
 	int rc;

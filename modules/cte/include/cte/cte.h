@@ -233,6 +233,20 @@ int cte_xattr_remove(cte_client *c, cte_id id, const char *name);
 int cte_blob_write(cte_client *c, cte_id blob, uint64_t off, const void *buf,
 		   uint64_t len);
 
+/* cte_blob_write_ex flags */
+#define CTE_WRITE_KEEP_TIMES (1u << 0) /* leave mtime and ctime unchanged */
+#define CTE_WRITE_KEEP_MTIME CTE_WRITE_KEEP_TIMES
+
+/*
+ * cte_blob_write with flags.  CTE_WRITE_KEEP_TIMES: the write changes data
+ * and size but not mtime/ctime.  For a caller that owns the times itself,
+ * e.g. the FUSE daemon under the kernel's write-back cache: the kernel
+ * sets mtime with SETATTR and may send the pages' WRITEs after it.
+ * Unknown flags: -EINVAL.
+ */
+int cte_blob_write_ex(cte_client *c, cte_id blob, uint64_t off,
+		      const void *buf, uint64_t len, uint32_t flags);
+
 /* GetBlob: read up to len bytes at off; *out_n = bytes that exist there
  * (0 at or past the end); holes read as zeros. */
 int cte_blob_read(cte_client *c, cte_id blob, uint64_t off, void *buf,

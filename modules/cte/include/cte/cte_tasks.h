@@ -62,6 +62,7 @@ typedef struct cte_blob_task {
 
 #define CTE_BLOB_CREATE    (1u << 0) /* PutBlob by name: create if missing */
 #define CTE_BLOB_KEEP_SIZE (1u << 1) /* FallocateBlob */
+#define CTE_BLOB_KEEP_TIMES (1u << 2) /* PutBlob: mtime/ctime unchanged */
 
 /* Namespace methods (40-51) */
 typedef struct cte_ns_task {
