@@ -165,6 +165,7 @@ struct ctefs_opts {
 	bool debug;
 	bool single_thread;
 	bool writeback; /* -o no_writeback turns it off */
+	int readdirplus; /* -1: default (only without writeback), 0/1 forced */
 	bool read_only; /* -o ro (for -o remount) */
 	bool show_help;
 	bool show_version;

@@ -240,8 +240,22 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
-	if (conn->capable & FUSE_CAP_READDIRPLUS)
+	/*
+	 * READDIRPLUS together with the write-back cache leaves the kernel
+	 * with a stale st_nlink of 0 now and then (measured: the exerciser's
+	 * stress test, threads doing link+unlink and rename while others
+	 * list, failed link(2) with ENOENT in about 1 run of 6 because the
+	 * kernel's cached i_nlink was 0 while CTE had 1; with READDIRPLUS off
+	 * it passed 10 of 10, and without write-back it passes with it on).
+	 * Until the kernel-side cause is found, listings carry attributes
+	 * only when write-back is off, unless -o readdirplus forces them.
+	 */
+	if ((conn->capable & FUSE_CAP_READDIRPLUS) &&
+	    (fs->opts.readdirplus == 1 ||
+	     (fs->opts.readdirplus == -1 && !fs->opts.writeback)))
 		conn->want |= FUSE_CAP_READDIRPLUS;
+	else
+		conn->want &= ~FUSE_CAP_READDIRPLUS;
 	/* Suid/sgid are cleared by the kernel's SETATTR on write. */
 	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
 	conn->max_write = 1u << 20;

@@ -125,6 +125,10 @@ static int parse_o(struct ctefs_opts *o, const char *list, bool *remount)
 		} else if (strcmp(opt, "writeback") == 0 ||
 		           strcmp(opt, "writeback_cache") == 0) {
 			o->writeback = true;
+		} else if (strcmp(opt, "readdirplus") == 0) {
+			o->readdirplus = 1;
+		} else if (strcmp(opt, "no_readdirplus") == 0) {
+			o->readdirplus = 0;
 		} else if (strncmp(opt, "attr_timeout=", 13) == 0) {
 			ret = parse_seconds(opt, opt + 13, &o->attr_timeout);
 		} else if (strncmp(opt, "entry_timeout=", 14) == 0) {
@@ -184,6 +188,7 @@ int ctefs__parse_args(struct ctefs_opts *o, int argc, char **argv)
 
 	memset(o, 0, sizeof(*o));
 	o->writeback = true;
+	o->readdirplus = -1;
 	o->attr_timeout = CTEFS_DEFAULT_TIMEOUT;
 	o->entry_timeout = CTEFS_DEFAULT_TIMEOUT;
 	for (i = 1; i < argc && !ret; i++) {
