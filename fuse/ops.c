@@ -874,11 +874,16 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		/* keep the file a prefix of what was written: store only the
 		 * part before the failed offset */
 		if ((uint64_t)off < limit)
-			cte_blob_write(&fs->cte, ino, (uint64_t)off, buf,
-			               limit - (uint64_t)off);
+			cte_blob_write_ex(&fs->cte, ino, (uint64_t)off, buf,
+			                  limit - (uint64_t)off,
+			                  CTE_WRITE_KEEP_TIMES);
 		ret = -ENOSPC;
 	} else {
-		ret = cte_blob_write(&fs->cte, ino, (uint64_t)off, buf, size);
+		/* Write-back: the kernel stamped mtime/ctime when the page was
+		 * dirtied and sends them with SETATTR; the page may reach us
+		 * later, so it must not stamp them again. */
+		ret = cte_blob_write_ex(&fs->cte, ino, (uint64_t)off, buf, size,
+		                        CTE_WRITE_KEEP_TIMES);
 	}
 	if (fi->writepage) {
 		if (ret)
@@ -1163,8 +1168,11 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		                    buf, chunk, &n);
 		if (ret || n == 0)
 			break;
-		ret = cte_blob_write(&fs->cte, ino_out,
-		                     (uint64_t)off_out + done, buf, n);
+		/* with write-back the kernel keeps the destination's times */
+		ret = cte_blob_write_ex(&fs->cte, ino_out,
+		                        (uint64_t)off_out + done, buf, n,
+		                        fs->opts.writeback ? CTE_WRITE_KEEP_TIMES
+		                                           : 0);
 		if (ret)
 			break;
 		done += n;
