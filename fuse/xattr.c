@@ -248,9 +248,10 @@ static void get_placement(fuse_req_t req, struct ctefs *fs, fuse_ino_t ino,
 		const cte_placement *p = &info->placement[i];
 		if (p->bytes == 0)
 			continue;
-		len +=
-		    (size_t)snprintf(text + len, cap + 1 - len, "%s=%llu\n",
-		                     p->target, (unsigned long long)p->bytes);
+		/* one "target=bytes" line per target, '\n' between lines */
+		len += (size_t)snprintf(text + len, cap + 1 - len, "%s%s=%llu",
+		                        len ? "\n" : "", p->target,
+		                        (unsigned long long)p->bytes);
 	}
 out:
 	if (ret)
