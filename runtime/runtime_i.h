@@ -218,6 +218,8 @@ struct chi__runtime {
 	uint32_t n_workers;
 	chi__worker *workers;
 	chi_pool_id admin_pool;
+	uint64_t idle_spin_ns; /* worker: spin this long idle before sleeping */
+	uint64_t wait_spin_ns; /* client chi_wait: spin before futex sleep */
 };
 
 extern struct chi__runtime chi__rt;

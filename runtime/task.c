@@ -16,8 +16,9 @@
  *   completer: ws = exchange(rt.wait_state, CLOSED); store(done, 1);
  *              then wake: ws == SLEEPER -> futex_wake(&done);
  *                         ws == a task  -> chi_task_resume(that task).
- *   thread waiter: spin SPIN_NS on done; then CAS wait_state NONE->SLEEPER
- *              and futex_wait(&done, 0) until done; if the CAS finds CLOSED
+ *   thread waiter: spin wait_spin_ns (init.c) on done; then CAS
+ *              wait_state NONE->SLEEPER and futex_wait(&done, 0) until
+ *              done; if the CAS finds CLOSED
  *              the completer is between its two steps: spin.
  *   task waiter: CAS wait_state NONE->self, then chi_task_suspend() until
  *              done (the completer's resume comes after done is stored).
@@ -37,7 +38,6 @@
 
 #include "runtime_i.h"
 
-#define WAIT_SPIN_NS 50000ull /* client spin before sleeping: 50 us */
 #define ID_BLOCK     1024
 
 static _Atomic uint64_t next_id_block = 1; /* id 0 is never used */
@@ -400,7 +400,7 @@ static int wait_thread(chi_task *t)
 
 			if (!start)
 				start = now;
-			else if (now - start > WAIT_SPIN_NS)
+			else if (now - start > chi__rt.wait_spin_ns)
 				break;
 		}
 		chi__cpu_relax();

@@ -18,7 +18,8 @@
  * runs until it finishes, suspends or yields.  Watched fds are polled with
  * a zero timeout when idle and every POLL_EVERY busy rounds.
  *
- * Sleeping: an idle worker spins for SPIN_NS, then sets `sleeping`, issues a
+ * Sleeping: an idle worker spins for idle_spin_ns (init.c: 0 when there are
+ * no more CPUs than workers), then sets `sleeping`, issues a
  * seq_cst fence (A), re-checks its queues and sleeps in poll() on the
  * eventfd and the watched fds.  A producer publishes its item (lane push or
  * inbox push), issues a seq_cst fence (B) and only if it sees `sleeping`
@@ -50,7 +51,6 @@
 
 #define LANE_BATCH 64
 #define POLL_EVERY 16
-#define SPIN_NS    50000ull /* idle spin before sleeping: 50 us */
 
 static __thread chi__worker *tls_worker;
 
@@ -316,7 +316,7 @@ static void *worker_main(void *arg)
 			idle_since = chi__now_ns();
 			continue;
 		}
-		if (chi__now_ns() - idle_since < SPIN_NS) {
+		if (chi__now_ns() - idle_since < chi__rt.idle_spin_ns) {
 			for (int i = 0; i < 32; i++)
 				chi__cpu_relax();
 			continue;
