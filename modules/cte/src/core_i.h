@@ -420,6 +420,16 @@ void cte__state_drop_orphans(struct cte_core *core);
 /* After replay: replay_dropped_bytes = bytes of dropped extents that are
  * still holes inside a live blob's size (really lost). */
 void cte__state_count_dropped(struct cte_core *core);
+/*
+ * cte-fsck's checks of a replayed core (fsck.c): ids, orphans (listed, not
+ * counted), tags joined to the root with matching paths and path index,
+ * names that point to live objects and are indexed, directory counters,
+ * sizes and extents within CTE_MAX_BLOB_SIZE, extents on registered
+ * targets, blocks shared by two extents.  One line per problem to out (a
+ * FILE *), then a summary line; *out_problems = the problems.  0 or
+ * -ENOMEM.
+ */
+int cte__fsck_check(struct cte_core *core, void *out, uint64_t *out_problems);
 /* Recovery: mark every block of every blob allocated on its bdev. */
 int cte__state_reserve(struct cte_core *core);
 

@@ -1,10 +1,15 @@
 /*
  * CTE's record decoder for cte-fsck (JOURNAL.md, "What CTE must provide
  * to cte-fsck"): the journal's records are applied to a standalone core
- * (no runtime, no devices), then the result is checked: blocks shared by
- * two blobs, records that do not apply, ids at or above the allocator's
- * high-water mark, extents on targets the journal never named, and
- * orphans (reported, not errors: the next start deletes them).
+ * (no runtime, no devices), then the result is checked (cte__fsck_check):
+ * records that do not apply, blocks shared by two blobs, ids at or above
+ * the allocator's high-water mark, tags not joined to the root, names
+ * pointing to nothing, path/name index and directory counter mismatches,
+ * sizes and extents past CTE_MAX_BLOB_SIZE, extents on targets the last
+ * targets record does not name, and orphans (reported, not errors: the
+ * next start deletes them).  Blocks past a blob's size are not errors
+ * (fallocate FALLOC_FL_KEEP_SIZE makes them); target capacities are not
+ * journaled, so extents past a device's end cannot be seen here.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -76,6 +81,11 @@ static int define_targets(struct fsck_state *st, const uint8_t *p, uint32_t len)
 		return -EBADMSG;
 	memcpy(&n, p, 4);
 	p += 4;
+	/* the record is the whole table: slots it leaves out are gone */
+	for (slot = 0; slot < CTE_MAX_TARGETS; slot++) {
+		core->targets[slot].active = false;
+		st->slot_map[slot] = UINT32_MAX;
+	}
 	for (uint32_t i = 0; i < n; i++) {
 		struct cte_target *t;
 
@@ -133,17 +143,282 @@ static int by_place(const void *a, const void *b)
 	return x->start < y->start ? -1 : x->start > y->start;
 }
 
-static int fsck_finish(void *state, void *out, uint64_t *out_problems)
+static struct cte_obj *obj_by_id(struct cte_core *core, cte_id id)
 {
-	struct fsck_state *st = state;
-	struct cte_core *core = st->core;
+	struct cte_hnode *n;
+
+	for (n = cte__htab_first(&core->by_id, cte__hash_u64(id)); n;
+	     n = cte__htab_next(n)) {
+		struct cte_obj *o =
+		    CTE_CONTAINER_OF(n, struct cte_obj, id_node);
+
+		if (o->id == id)
+			return o;
+	}
+	return NULL;
+}
+
+/* A name of a blob for messages: its first name's path, or "(no name)". */
+static const char *blob_path(const struct cte_blob *b, char *buf, size_t size)
+{
+	const struct cte_dentry *d;
+
+	if (!b->n_names)
+		return "(no name)";
+	d = b->names[0];
+	snprintf(buf, size, "%s/%s",
+	         d->parent && d->parent->path && strcmp(d->parent->path, "/")
+	             ? d->parent->path
+	             : "",
+	         d->name);
+	return buf;
+}
+
+/*
+ * Is tag t joined to the root by its parent chain?  0 yes, 1 the chain
+ * ends at a tag with no name (*top = that tag), 2 the chain loops.
+ */
+static int tag_connection(const struct cte_core *core, const struct cte_tag *t,
+                          const struct cte_tag **top)
+{
+	uint64_t steps = 0;
+
+	while (t != core->root) {
+		if (!t->parent || !t->self) {
+			*top = t;
+			return 1;
+		}
+		if (++steps > core->n_tags + 1)
+			return 2;
+		t = t->parent;
+	}
+	return 0;
+}
+
+/* Tags: name, parent chain, path and path index, entries, counters. */
+static uint64_t check_tag(struct cte_core *core, struct cte_tag *t, FILE *f)
+{
+	const struct cte_tag *top = NULL;
+	uint64_t problems = 0;
+	uint32_t child_tags = 0;
+	size_t live = 0, i;
+	int conn = tag_connection(core, t, &top);
+
+	if (conn == 1 && top == t) {
+		fprintf(f,
+		        "metadata: tag %llu (%s) has no name in any directory "
+		        "(not connected to the root)\n",
+		        (unsigned long long)t->obj.id, t->path);
+		problems++;
+	} else if (conn == 1) {
+		fprintf(f,
+		        "metadata: tag %llu (%s) lies under tag %llu, which is "
+		        "not connected to the root\n",
+		        (unsigned long long)t->obj.id, t->path,
+		        (unsigned long long)top->obj.id);
+		problems++;
+	} else if (conn == 2) {
+		fprintf(f, "metadata: tag %llu (%s): its parent chain loops\n",
+		        (unsigned long long)t->obj.id, t->path);
+		problems++;
+	}
+	if (t != core->root && t->parent &&
+	    obj_by_id(core, t->parent->obj.id) != &t->parent->obj) {
+		fprintf(f,
+		        "metadata: tag %llu (%s): its parent tag %llu does not "
+		        "exist\n",
+		        (unsigned long long)t->obj.id, t->path,
+		        (unsigned long long)t->parent->obj.id);
+		problems++;
+	}
+	if (!conn) {
+		const char *pp = t == core->root ? NULL : t->parent->path;
+		char *want = NULL;
+		struct cte_hnode *n;
+		bool indexed = false;
+
+		if (!pp)
+			want = strdup("/");
+		else if (asprintf(&want, "%s/%s", strcmp(pp, "/") ? pp : "",
+		                  t->self->name) < 0)
+			want = NULL;
+		if (!want)
+			return problems + 1;
+		if (strcmp(want, t->path)) {
+			fprintf(f,
+			        "metadata: tag %llu: its path is %s but its "
+			        "names make it %s\n",
+			        (unsigned long long)t->obj.id, t->path, want);
+			problems++;
+		}
+		free(want);
+		for (n = cte__htab_first(
+		         &core->by_path,
+		         cte__hash_bytes(t->path, strlen(t->path), 0));
+		     n; n = cte__htab_next(n))
+			if (n == &t->path_node)
+				indexed = true;
+		if (!indexed) {
+			fprintf(f,
+			        "metadata: tag %llu (%s) is missing from the "
+			        "path index\n",
+			        (unsigned long long)t->obj.id, t->path);
+			problems++;
+		}
+	}
+	for (i = 0; i < t->n_slots; i++) {
+		struct cte_dentry *d = t->slots[i].d;
+		bool ok = true;
+
+		if (!d)
+			continue;
+		live++;
+		if (obj_by_id(core, d->obj->id) != d->obj) {
+			fprintf(f,
+			        "metadata: tag %llu (%s): name '%s' points to "
+			        "object %llu, which does not exist\n",
+			        (unsigned long long)t->obj.id, t->path, d->name,
+			        (unsigned long long)d->obj->id);
+			problems++;
+			continue;
+		}
+		if (d->parent != t) {
+			ok = false;
+		} else if (d->obj->is_tag) {
+			struct cte_tag *c = (struct cte_tag *)d->obj;
+
+			child_tags++;
+			ok = c->self == d && c->parent == t;
+		} else {
+			struct cte_blob *b = (struct cte_blob *)d->obj;
+			size_t k;
+
+			for (k = 0; k < b->n_names && b->names[k] != d; k++)
+				;
+			ok = k < b->n_names;
+		}
+		if (!ok) {
+			fprintf(f,
+			        "metadata: tag %llu (%s): name '%s' is not one "
+			        "of object %llu's names\n",
+			        (unsigned long long)t->obj.id, t->path, d->name,
+			        (unsigned long long)d->obj->id);
+			problems++;
+		}
+	}
+	if (live != t->n_live) {
+		fprintf(f,
+		        "metadata: tag %llu (%s) holds %zu names but counts "
+		        "%zu\n",
+		        (unsigned long long)t->obj.id, t->path, live,
+		        t->n_live);
+		problems++;
+	}
+	if (child_tags != t->n_child_tags) {
+		fprintf(f,
+		        "metadata: tag %llu (%s) holds %u tags but counts %u "
+		        "(its link count would be wrong)\n",
+		        (unsigned long long)t->obj.id, t->path, child_tags,
+		        t->n_child_tags);
+		problems++;
+	}
+	return problems;
+}
+
+/* Blobs: names in live, connected directories and in the name index;
+ * sizes and extents within what writes and truncates can produce; extents
+ * on registered targets. */
+static uint64_t check_blob(struct cte_core *core, struct cte_blob *b, FILE *f)
+{
+	const uint64_t max_blk = CTE_MAX_BLOB_SIZE >> CTE_BLOCK_SHIFT;
+	uint64_t problems = 0;
+	char path[4200];
+	size_t k;
+
+	blob_path(b, path, sizeof(path));
+	for (k = 0; k < b->n_names; k++) {
+		const struct cte_dentry *d = b->names[k];
+		const struct cte_tag *top = NULL;
+		struct cte_hnode *n;
+		bool indexed = false;
+
+		if (!d->parent ||
+		    obj_by_id(core, d->parent->obj.id) != &d->parent->obj) {
+			fprintf(
+			    f,
+			    "metadata: blob %llu (%s): name '%s' is in a tag "
+			    "that does not exist\n",
+			    (unsigned long long)b->obj.id, path, d->name);
+			problems++;
+			continue;
+		}
+		if (tag_connection(core, d->parent, &top)) {
+			fprintf(f,
+			        "metadata: blob %llu (%s): name '%s' is in tag "
+			        "%llu, which is not connected to the root\n",
+			        (unsigned long long)b->obj.id, path, d->name,
+			        (unsigned long long)d->parent->obj.id);
+			problems++;
+		}
+		for (n = cte__htab_first(&core->dentries,
+		                         cte__hash_bytes(d->name, d->name_len,
+		                                         d->parent->obj.id));
+		     n; n = cte__htab_next(n))
+			if (n == &d->node)
+				indexed = true;
+		if (!indexed) {
+			fprintf(
+			    f,
+			    "metadata: blob %llu (%s): name '%s' is missing "
+			    "from the name index of tag %llu\n",
+			    (unsigned long long)b->obj.id, path, d->name,
+			    (unsigned long long)d->parent->obj.id);
+			problems++;
+		}
+	}
+	if (b->size > CTE_MAX_BLOB_SIZE) {
+		fprintf(f,
+		        "metadata: blob %llu (%s): size %llu is larger than "
+		        "any write or truncate can make (%llu)\n",
+		        (unsigned long long)b->obj.id, path,
+		        (unsigned long long)b->size,
+		        (unsigned long long)CTE_MAX_BLOB_SIZE);
+		problems++;
+	}
+	for (k = 0; k < b->map.n; k++) {
+		const struct cte_extent *e = &b->map.v[k];
+
+		if (e->lblk + e->nblk > max_blk) {
+			fprintf(
+			    f,
+			    "metadata: blob %llu (%s): extent at block %llu "
+			    "lies past the largest blob size %llu\n",
+			    (unsigned long long)b->obj.id, path,
+			    (unsigned long long)e->lblk,
+			    (unsigned long long)CTE_MAX_BLOB_SIZE);
+			problems++;
+		}
+		if (e->target >= CTE_MAX_TARGETS ||
+		    !core->targets[e->target].active) {
+			fprintf(
+			    f,
+			    "metadata: blob %llu (%s): extent at block %llu "
+			    "is on target slot %u, which is not registered\n",
+			    (unsigned long long)b->obj.id, path,
+			    (unsigned long long)e->lblk, e->target);
+			problems++;
+		}
+	}
+	return problems;
+}
+
+int cte__fsck_check(struct cte_core *core, void *out, uint64_t *out_problems)
+{
 	FILE *f = out;
 	struct placed *v = NULL;
-	size_t n = 0, cap = 0, i, k;
-	uint64_t problems = st->apply_errors, orphans = 0;
+	size_t n = 0, cap = 0, i, k, names = 0;
+	uint64_t problems = 0, orphans = 0;
 
-	for (i = 0; i < st->n_messages; i++)
-		fprintf(f, "metadata: %s\n", st->messages[i]);
 	for (i = 0; i < core->by_id.n_buckets; i++) {
 		struct cte_hnode *h;
 
@@ -160,8 +435,12 @@ static int fsck_finish(void *state, void *out, uint64_t *out_problems)
 				        (unsigned long long)core->next_id);
 				problems++;
 			}
-			if (o->is_tag)
+			if (o->is_tag) {
+				names += ((struct cte_tag *)o)->n_live;
+				problems +=
+				    check_tag(core, (struct cte_tag *)o, f);
 				continue;
+			}
 			if (!b->n_names) {
 				fprintf(f,
 				        "metadata: blob %llu has no name "
@@ -169,6 +448,7 @@ static int fsck_finish(void *state, void *out, uint64_t *out_problems)
 				        (unsigned long long)o->id);
 				orphans++;
 			}
+			problems += check_blob(core, b, f);
 			for (k = 0; k < b->map.n; k++) {
 				const struct cte_extent *e = &b->map.v[k];
 
@@ -192,7 +472,21 @@ static int fsck_finish(void *state, void *out, uint64_t *out_problems)
 			}
 		}
 	}
-	qsort(v, n, sizeof(*v), by_place);
+	if (core->dentries.count != names) {
+		fprintf(f,
+		        "metadata: the name index holds %zu names, the "
+		        "directories %zu\n",
+		        core->dentries.count, names);
+		problems++;
+	}
+	if (core->by_path.count != core->n_tags) {
+		fprintf(f,
+		        "metadata: the path index holds %zu tags, %llu exist\n",
+		        core->by_path.count, (unsigned long long)core->n_tags);
+		problems++;
+	}
+	if (n)
+		qsort(v, n, sizeof(*v), by_place);
 	for (i = 1; i < n; i++) {
 		if (v[i].target == v[i - 1].target &&
 		    v[i].start < v[i - 1].end) {
@@ -201,7 +495,9 @@ static int fsck_finish(void *state, void *out, uint64_t *out_problems)
 			        "blob %llu on %s at 0x%llx\n",
 			        (unsigned long long)v[i - 1].blob,
 			        (unsigned long long)v[i].blob,
-			        core->targets[v[i].target].name,
+			        v[i].target < CTE_MAX_TARGETS
+			            ? core->targets[v[i].target].name
+			            : "?",
 			        (unsigned long long)v[i].start);
 			problems++;
 		}
@@ -223,6 +519,20 @@ static int fsck_finish(void *state, void *out, uint64_t *out_problems)
 	free(v);
 	*out_problems = problems;
 	return 0;
+}
+
+static int fsck_finish(void *state, void *out, uint64_t *out_problems)
+{
+	struct fsck_state *st = state;
+	uint64_t problems = 0;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < st->n_messages; i++)
+		fprintf((FILE *)out, "metadata: %s\n", st->messages[i]);
+	rc = cte__fsck_check(st->core, out, &problems);
+	*out_problems = st->apply_errors + problems;
+	return rc;
 }
 
 static void fsck_free(void *state)

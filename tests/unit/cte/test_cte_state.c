@@ -274,31 +274,42 @@ static void test_huge_map(void **state)
 
 extern const cte_journal_decoder cte__fsck_decoder;
 
-/* Write a core's checkpoint as journal records, then run cte-fsck's
- * decoder over the directory; returns the problems it counted. */
-static uint64_t fsck_of(struct cte_core *core, const char *dir, char *out,
-                        size_t out_size)
+/* Append the records in img (kind, u32 length, body ...) to j. */
+static void append_records(cte_journal *j, const struct cte_buf *img)
+{
+	size_t at = 0;
+
+	while (at + 5 <= img->len) {
+		uint32_t len;
+
+		memcpy(&len, img->p + at + 1, 4);
+		assert_int_equal(cte__journal_append(
+		                     j, img->p[at], img->p + at + 5, len, NULL),
+		                 0);
+		at += 5 + len;
+	}
+}
+
+/* Write a core's checkpoint as journal records (then the crafted records
+ * of `extra`, if any), run cte-fsck's decoder over the directory; returns
+ * the problems it counted. */
+static uint64_t fsck_of_ex(struct cte_core *core, const char *dir,
+                           const struct cte_buf *extra, char *out,
+                           size_t out_size)
 {
 	struct cte_buf img = {0};
 	cte_journal *j;
 	cte_journal_opts opts;
 	void *state;
 	uint64_t problems = 99;
-	size_t at = 0;
 	FILE *f = fmemopen(out, out_size, "w");
 
 	memset(&opts, 0, sizeof(opts));
 	assert_int_equal(cte__state_save(core, &img), 0);
 	assert_int_equal(cte__journal_open(&j, dir, &opts), 0);
-	while (at + 5 <= img.len) {
-		uint32_t len;
-
-		memcpy(&len, img.p + at + 1, 4);
-		assert_int_equal(cte__journal_append(j, img.p[at],
-		                                     img.p + at + 5, len, NULL),
-		                 0);
-		at += 5 + len;
-	}
+	append_records(j, &img);
+	if (extra)
+		append_records(j, extra);
 	assert_int_equal(cte__journal_close(j), 0);
 	assert_int_equal(cte__fsck_decoder.init(&state), 0);
 	assert_int_equal(cte__journal_replay(dir, 0, cte__fsck_decoder.snapshot,
@@ -310,6 +321,12 @@ static uint64_t fsck_of(struct cte_core *core, const char *dir, char *out,
 	fclose(f);
 	cte__buf_free(&img);
 	return problems;
+}
+
+static uint64_t fsck_of(struct cte_core *core, const char *dir, char *out,
+                        size_t out_size)
+{
+	return fsck_of_ex(core, dir, NULL, out, out_size);
 }
 
 static void test_fsck_decoder(void **state)
@@ -356,11 +373,223 @@ static void test_fsck_decoder(void **state)
 	}
 }
 
+/* cte__fsck_check on a core as it is (in-memory corruption). */
+static uint64_t check_core(struct cte_core *core, char *out, size_t out_size)
+{
+	FILE *f = fmemopen(out, out_size, "w");
+	uint64_t problems = 99;
+
+	assert_non_null(f);
+	assert_int_equal(cte__fsck_check(core, f, &problems), 0);
+	fclose(f);
+	return problems;
+}
+
+static struct cte_tag *tag_named(struct cte_tag *dir, const char *name)
+{
+	for (size_t i = 0; i < dir->n_slots; i++)
+		if (dir->slots[i].d && !strcmp(dir->slots[i].d->name, name))
+			return (struct cte_tag *)dir->slots[i].d->obj;
+	fail_msg("no tag %s", name);
+	return NULL;
+}
+
+static void add_extent(struct cte_core *core, cte_id id, uint64_t lblk,
+                       uint32_t nblk, uint32_t target, uint64_t dev_off,
+                       uint64_t size)
+{
+	struct cte_blob *b;
+	struct cte_extent e = {lblk, nblk, target, dev_off};
+
+	assert_int_equal(cte__blob_get(core, id, &b), 0);
+	assert_int_equal(cte__extmap_insert(&b->map, &e), 0);
+	b->size = size;
+	cte__blob_put(core, b);
+}
+
+static void rm_dir(const char *dir)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* A store with nested tags, hard links, a symlink, a sparse file and
+ * blocks past EOF (fallocate KEEP_SIZE) has no problems. */
+static void test_fsck_clean(void **state)
+{
+	struct cte_core *a = new_core("/file/x", "/file/y");
+	char dir[] = "/tmp/cte-fsck-XXXXXX", out[4096];
+	cte_id d, e, f;
+	cte_attr at;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	d = mk(a, CTE_ROOT_ID, "d", S_IFDIR | 0755, NULL);
+	e = mk(a, d, "e", S_IFDIR | 0755, NULL);
+	f = mk(a, e, "f", S_IFREG | 0644, NULL);
+	mk(a, CTE_ROOT_ID, "s", S_IFLNK | 0777, "d/e/f");
+	assert_int_equal(cte__ns_link(a, f, d, "g", &at), 0);
+	/* a hole, then blocks 4..5 mapped past the 16 KiB size */
+	add_extent(a, f, 2, 4, 0, 0, 4 * 4096);
+	add_extent(a, mk(a, d, "h", S_IFREG | 0644, NULL), 0, 1, 1, 0, 100);
+	assert_int_equal(fsck_of(a, dir, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "3 tags, 3 blobs, 2 extents, 0 orphans"));
+	assert_int_equal(check_core(a, out, sizeof(out)), 0);
+	/* nothing but the summary line */
+	assert_ptr_equal(strchr(out, '\n'), out + strlen(out) - 1);
+	cte__core_free(a);
+	rm_dir(dir);
+}
+
+/* A crafted record gives the name of tag /d to a blob: /d is left with no
+ * name and its file unreachable ("a name pointing nowhere"). */
+static void test_fsck_detached_tag(void **state)
+{
+	struct cte_core *a = new_core("/file/x", "/file/y");
+	struct cte_core *b = new_core("/file/x", "/file/y");
+	char dir[] = "/tmp/cte-fsck-XXXXXX", out[4096];
+	struct cte_buf extra = {0};
+	cte_id d, f, x = 0;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	d = mk(a, CTE_ROOT_ID, "d", S_IFDIR | 0755, NULL);
+	f = mk(a, d, "f", S_IFREG | 0644, NULL);
+	/* in another core, a blob "d" in the root with an id a lacks */
+	while (mk(b, CTE_ROOT_ID, "x", S_IFREG | 0644, NULL) < f)
+		assert_int_equal(
+		    cte__ns_unlink(b, CTE_ROOT_ID, "x", false, true, NULL), 0);
+	x = mk(b, CTE_ROOT_ID, "d", S_IFREG | 0644, NULL);
+	assert_true(x > f);
+	pthread_mutex_lock(&b->ns_lock);
+	assert_int_equal(cte__obj_image_locked(b, x, CTE_IMG_EXTENTS, &extra),
+	                 0);
+	pthread_mutex_unlock(&b->ns_lock);
+	assert_int_equal(fsck_of_ex(a, dir, &extra, out, sizeof(out)), 2);
+	assert_non_null(strstr(out, "has no name in any directory"));
+	assert_non_null(strstr(out, "name 'f' is in tag"));
+	assert_non_null(strstr(out, "not connected to the root"));
+	cte__buf_free(&extra);
+	cte__core_free(a);
+	cte__core_free(b);
+	rm_dir(dir);
+}
+
+/* A targets record that leaves out a slot still holding extents. */
+static void test_fsck_unregistered_target(void **state)
+{
+	struct cte_core *a = new_core("/file/x", "/file/y");
+	char dir[] = "/tmp/cte-fsck-XXXXXX", out[4096];
+	struct cte_buf extra = {0};
+	cte_id f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	f = mk(a, CTE_ROOT_ID, "f", S_IFREG | 0644, NULL);
+	add_extent(a, f, 0, 2, 1, 8192, 8192);
+	a->targets[1].active = false;
+	assert_int_equal(cte__targets_image(a, &extra), 0);
+	a->targets[1].active = true;
+	assert_int_equal(fsck_of_ex(a, dir, &extra, out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "(/f): extent at block 0 is on target "
+	                            "slot 1, which is not registered"));
+	cte__buf_free(&extra);
+	cte__core_free(a);
+	rm_dir(dir);
+}
+
+/* Sizes and blocks beyond anything a write, truncate or fallocate makes. */
+static void test_fsck_beyond_max_size(void **state)
+{
+	struct cte_core *a = new_core("/file/x", "/file/y");
+	char dir[] = "/tmp/cte-fsck-XXXXXX", out[4096];
+	cte_id f, g;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	f = mk(a, CTE_ROOT_ID, "f", S_IFREG | 0644, NULL);
+	g = mk(a, CTE_ROOT_ID, "g", S_IFREG | 0644, NULL);
+	add_extent(a, f, 0, 1, 0, 0, CTE_MAX_BLOB_SIZE + 1);
+	add_extent(a, g, CTE_MAX_BLOB_SIZE >> CTE_BLOCK_SHIFT, 1, 0, 4096,
+	           4096);
+	assert_int_equal(fsck_of(a, dir, out, sizeof(out)), 2);
+	assert_non_null(strstr(out, "(/f): size 1125899906842625 is larger"));
+	assert_non_null(strstr(out, "(/g): extent at block 274877906944 lies "
+	                            "past the largest blob size"));
+	cte__core_free(a);
+	rm_dir(dir);
+}
+
+/* Index and counter damage no record can express, made in memory. */
+static void test_fsck_indexes(void **state)
+{
+	struct cte_core *a = new_core("/file/x", "/file/y");
+	char out[4096], wrong[] = "/wrong", *path;
+	struct cte_blob *b;
+	struct cte_tag *t;
+	struct cte_dentry *de;
+	cte_id d, f, g;
+
+	(void)state;
+	d = mk(a, CTE_ROOT_ID, "d", S_IFDIR | 0755, NULL);
+	f = mk(a, d, "f", S_IFREG | 0644, NULL);
+	g = mk(a, CTE_ROOT_ID, "g", S_IFREG | 0644, NULL);
+	t = tag_named(a->root, "d");
+	assert_int_equal(check_core(a, out, sizeof(out)), 0);
+
+	/* a name missing from the name index */
+	assert_int_equal(cte__blob_get(a, f, &b), 0);
+	de = b->names[0];
+	cte__htab_remove(&a->dentries, &de->node);
+	assert_int_equal(check_core(a, out, sizeof(out)), 2);
+	assert_non_null(strstr(out, "(/d/f): name 'f' is missing from the "
+	                            "name index"));
+	assert_non_null(strstr(out, "the name index holds 2 names, the "
+	                            "directories 3"));
+	assert_int_equal(
+	    cte__htab_insert(&a->dentries, &de->node, de->node.hash), 0);
+	cte__blob_put(a, b);
+
+	/* a tag path that its names do not give */
+	path = t->path;
+	t->path = wrong;
+	assert_int_equal(check_core(a, out, sizeof(out)), 2);
+	assert_non_null(strstr(out, "its path is /wrong but its names make "
+	                            "it /d"));
+	assert_non_null(strstr(out, "(/wrong) is missing from the path index"));
+	t->path = path;
+
+	/* a name whose object does not exist */
+	assert_int_equal(cte__blob_get(a, g, &b), 0);
+	cte__htab_remove(&a->by_id, &b->obj.id_node);
+	assert_int_equal(check_core(a, out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "name 'g' points to object"));
+	assert_non_null(strstr(out, "which does not exist"));
+	assert_int_equal(
+	    cte__htab_insert(&a->by_id, &b->obj.id_node, cte__hash_u64(g)), 0);
+	cte__blob_put(a, b);
+
+	/* a directory counter (its link count) that is off */
+	a->root->n_child_tags++;
+	assert_int_equal(check_core(a, out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "holds 1 tags but counts 2"));
+	a->root->n_child_tags--;
+	assert_int_equal(check_core(a, out, sizeof(out)), 0);
+	cte__core_free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_checkpoint_and_journal),
 	    cmocka_unit_test(test_fsck_decoder),
+	    cmocka_unit_test(test_fsck_clean),
+	    cmocka_unit_test(test_fsck_detached_tag),
+	    cmocka_unit_test(test_fsck_unregistered_target),
+	    cmocka_unit_test(test_fsck_beyond_max_size),
+	    cmocka_unit_test(test_fsck_indexes),
 	    cmocka_unit_test(test_huge_map),
 	};
 
