@@ -44,9 +44,11 @@ static __thread uint64_t tls_thread_group;
 
 static uint64_t caller_group(chi_task **task_out)
 {
-	chi_task *t = chi_task_self();
+	/* a task may suspend; code running inline on a client thread has the
+	 * task's group but blocks like a thread */
+	chi_task *t = chi__task_group_owner();
 
-	*task_out = t;
+	*task_out = chi_task_self();
 	if (t)
 		return t->group_id;
 	if (!tls_thread_group)

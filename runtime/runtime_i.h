@@ -165,6 +165,10 @@ void chi__worker_ready_push(chi__worker *w, chi_task *task);
 void chi__task_execute(chi_task *task);
 /* Complete with rc without running (routing errors, shutdown). */
 void chi__task_fail(chi_task *task, int rc);
+/* The task whose TaskId group the calling code acts for: the task running
+ * in the current coroutine, else a task running inline on this client
+ * thread (chi_submit's inline path), else NULL. */
+chi_task *chi__task_group_owner(void);
 
 /* ---------------- pools and modules (pool.c, module.c) ---------------- */
 

@@ -21,7 +21,7 @@
 #include "chimaera/task.h"
 #include "chimaera/types.h"
 
-#define CHI_MODULE_ABI_VERSION 1
+#define CHI_MODULE_ABI_VERSION 2
 #define CHI_MODULE_SYMBOL      "chi_module_ops"
 
 /* Method ids 0-9 are reserved for the runtime; modules start at 10. */
@@ -42,7 +42,8 @@ typedef struct chi_container {
 	void *state;            /* the module's, set by create */
 } chi_container;
 
-/* A method: runs on a worker, inside the task's coroutine, so it may
+/* A method: runs on a worker, inside the task's coroutine (or, when the
+ * module's inline_ok allows it, on the submitting client thread), so it may
  * submit subtasks and chi_wait() on them.  It sets task->rc (0 or -errno);
  * the runtime completes the task when it returns. */
 typedef void (*chi_method_fn)(chi_container *container, chi_task *task);
@@ -75,6 +76,22 @@ struct chi_module_ops {
 
 	/* sizeof each method's task struct, indexed by id (0 = unknown). */
 	const size_t *task_sizes;
+
+	/*
+	 * Optional (NULL = never).  Nonzero when `task` may run to completion
+	 * on the thread that submits it instead of on a worker: chi_submit
+	 * from a client thread (never from a worker) then calls the method
+	 * directly, sparing the two thread hand-offs of a worker round trip.
+	 * Say yes only for methods that
+	 *   - do not depend on running on a worker (no per-worker state such
+	 *     as an io_uring ring; the container is not pinned), and
+	 *   - are safe on many threads at once (their own locks);
+	 * they may still block: chi_wait on subtasks and the Co locks fall
+	 * back to blocking the thread, with the task's group (subtasks it
+	 * submits inherit the group, as from a worker).  Called on the
+	 * submitting thread for every candidate task: keep it cheap.
+	 */
+	int (*inline_ok)(const chi_container *container, const chi_task *task);
 };
 
 #endif

@@ -691,6 +691,20 @@ static const size_t task_sizes[CTE_METHOD_TABLE_SIZE] = {
     S(RENAME_TAG, cte_tag_task),
 };
 
+/*
+ * Every CTE method may run inline on the submitting client thread (see
+ * inline_ok in chimaera/sys/module.h): the core guards its state with its
+ * own locks (ns_lock, target_lock, the per-blob and quiesce CoRwLocks),
+ * keeps no per-worker state, and waits for durability and for bdev
+ * subtasks in ways that also work from a plain thread.  The FUSE daemon's
+ * metadata calls then cost no worker round trip.
+ */
+static int cte_inline_ok(const chi_container *c, const chi_task *t)
+{
+	(void)c;
+	return t->method >= CHI_METHOD_FIRST_CUSTOM;
+}
+
 __attribute__((visibility("default")))
 const struct chi_module_ops chi_module_ops = {
     .abi_version = CHI_MODULE_ABI_VERSION,
@@ -701,4 +715,5 @@ const struct chi_module_ops chi_module_ops = {
     .methods = methods,
     .n_methods = CTE_METHOD_TABLE_SIZE,
     .task_sizes = task_sizes,
+    .inline_ok = cte_inline_ok,
 };

@@ -3,6 +3,7 @@
  * exercise subtasks, yields, suspension, the locks and pool queries; the
  * tests read what happened through chi_test_stats (found with dlsym).
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -297,12 +298,58 @@ static void test_destroy(chi_container *c)
 	atomic_fetch_add(&chi_test_module_stats.destroyed, 1);
 }
 
+static void m_inline(chi_container *c, chi_task *task)
+{
+	chi_test_task *t = (chi_test_task *)task, *sub;
+	chi_test_stats *st = &chi_test_module_stats;
+
+	record(c, task);
+	t->out = (uint64_t)gettid();
+	task->rc = 0;
+	if (t->arg & 1) {
+		chi_comutex_lock(&st->mutex);
+		sub = chi_task_new(sizeof(*sub), c->pool_id,
+		                   CHI_TEST_METHOD_LOCK);
+		if (!sub) {
+			task->rc = -ENOMEM;
+		} else {
+			task->rc = chi_run(&sub->base);
+			if (!task->rc && sub->base.group_id != task->group_id)
+				task->rc = -EXDEV;
+			chi_task_free(sub);
+		}
+		chi_comutex_unlock(&st->mutex);
+	}
+	if (!task->rc && (t->arg & 2)) {
+		chi_pool_id target = {(uint32_t)(t->arg2 >> 32),
+		                      (uint32_t)t->arg2};
+
+		sub = chi_task_new(sizeof(*sub), target,
+		                   CHI_TEST_METHOD_INLINE);
+		if (!sub) {
+			task->rc = -ENOMEM;
+			return;
+		}
+		task->rc = chi_run(&sub->base);
+		t->sub_worker = sub->worker;
+		if (!task->rc && sub->base.group_id != task->group_id)
+			task->rc = -EXDEV;
+		chi_task_free(sub);
+	}
+}
+
+static int test_inline_ok(const chi_container *c, const chi_task *task)
+{
+	(void)c;
+	return task->method == CHI_TEST_METHOD_INLINE;
+}
+
 static const chi_method_fn test_methods[CHI_TEST_METHOD_MAX] = {
     [CHI_TEST_METHOD_NOOP] = m_noop,   [CHI_TEST_METHOD_SUBTASK] = m_subtask,
     [CHI_TEST_METHOD_COUNT] = m_count, [CHI_TEST_METHOD_SLEEP] = m_sleep,
     [CHI_TEST_METHOD_LOCK] = m_lock,   [CHI_TEST_METHOD_SUSPEND] = m_suspend,
     [CHI_TEST_METHOD_FAIL] = m_fail,   [CHI_TEST_METHOD_RWLOCK] = m_rwlock,
-    [CHI_TEST_METHOD_WATCH] = m_watch,
+    [CHI_TEST_METHOD_WATCH] = m_watch, [CHI_TEST_METHOD_INLINE] = m_inline,
 };
 
 const struct chi_module_ops chi_module_ops = {
@@ -313,4 +360,5 @@ const struct chi_module_ops chi_module_ops = {
     .destroy = test_destroy,
     .methods = test_methods,
     .n_methods = CHI_TEST_METHOD_MAX,
+    .inline_ok = test_inline_ok,
 };

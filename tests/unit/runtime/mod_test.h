@@ -24,7 +24,14 @@ enum {
 	CHI_TEST_METHOD_RWLOCK = 17,  /* CoRwLock section; arg2 = 1 writer */
 	CHI_TEST_METHOD_WATCH = 18,   /* watch an eventfd, suspend until the
 	                               * fd callback resumes it */
-	CHI_TEST_METHOD_MAX = 19,
+	CHI_TEST_METHOD_INLINE = 19,  /* allowed inline (inline_ok): out =
+	                               * the thread id it ran on; arg & 1:
+	                               * hold the CoMutex and run a LOCK
+	                               * subtask (same group: must enter);
+	                               * arg & 2: run an INLINE subtask on
+	                               * pool arg2 (major << 32 | minor),
+	                               * its worker in sub_worker */
+	CHI_TEST_METHOD_MAX = 20,
 };
 
 /* LOCK: arg flag: while holding the mutex, run a LOCK subtask */
@@ -37,6 +44,7 @@ typedef struct chi_test_task {
 	uint64_t out;       /* OUT */
 	int32_t worker;     /* OUT: worker it ran on */
 	uint32_t container; /* OUT: container it ran on */
+	int32_t sub_worker; /* OUT: INLINE: worker its subtask ran on */
 } chi_test_task;
 
 /* create parameters (also from a compose entry: fail, pin_worker, tag) */
