@@ -1131,12 +1131,35 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 	int ret;
 
 	(void)fi;
-	if (mode & ~FALLOC_FL_KEEP_SIZE) {
+	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE |
+	             FALLOC_FL_ZERO_RANGE)) {
 		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
-	ret = cte_blob_fallocate(&fs->cte, ino, (uint64_t)offset,
-	                         (uint64_t)length, mode & FALLOC_FL_KEEP_SIZE);
+	/* the kernel writes back and drops its cached pages of the range
+	 * around PUNCH_HOLE and ZERO_RANGE itself */
+	if (mode & FALLOC_FL_PUNCH_HOLE) {
+		/* Linux requires KEEP_SIZE with PUNCH_HOLE, and not both */
+		if (!(mode & FALLOC_FL_KEEP_SIZE) ||
+		    (mode & FALLOC_FL_ZERO_RANGE))
+			ret = -EINVAL;
+		else
+			ret = cte_blob_punch(&fs->cte, ino, (uint64_t)offset,
+			                     (uint64_t)length);
+	} else {
+		/* ZERO_RANGE: drop what is there, then allocate zeros (a
+		 * hole reads as zeros already, so ENOSPC in the second
+		 * step still leaves the range zeroed) */
+		ret = 0;
+		if (mode & FALLOC_FL_ZERO_RANGE)
+			ret = cte_blob_punch(&fs->cte, ino, (uint64_t)offset,
+			                     (uint64_t)length);
+		if (!ret)
+			ret = cte_blob_fallocate(&fs->cte, ino,
+			                         (uint64_t)offset,
+			                         (uint64_t)length,
+			                         mode & FALLOC_FL_KEEP_SIZE);
+	}
 	fuse_reply_err(req, -ret);
 }
 

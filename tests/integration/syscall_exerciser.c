@@ -1736,6 +1736,58 @@ static void t_fallocate(void)
 	CHECK(fstat(fd, &st) == 0 && st.st_size == 5 * MIB, "size 5 MiB");
 	CHECK_ERR(fallocate(fd, 0, 0, 0), EINVAL);
 	close(fd);
+
+	/* punching a hole: the range reads zeros, the size stays, the
+	 * blocks wholly inside it are freed, the bytes around are kept */
+	{
+		enum { N = 64 * 1024, OFF = 4096 + 10, LEN = 3 * 4096 };
+		uint8_t *pat = malloc(N);
+		struct stat before;
+		int bad = -1;
+
+		REQUIRE(pat, "malloc");
+		for (int i = 0; i < N; i++)
+			pat[i] = (uint8_t)(1 + i % 253);
+		REQUIRE_OK(fd = open(P("holey"), O_CREAT | O_RDWR, 0644));
+		CHECK(pwrite(fd, pat, N, 0) == N, "write pattern");
+		/* with the write-back cache, st_blocks is refreshed at close */
+		CHECK_OK(close(fd));
+		REQUIRE_OK(fd = open(P("holey"), O_RDWR));
+		CHECK_OK(fstat(fd, &before));
+		CHECK(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		                OFF, LEN) == 0,
+		      "punch hole: %s", strerror(errno));
+		CHECK_OK(fsync(fd));
+		CHECK(fstat(fd, &st) == 0 && st.st_size == N,
+		      "size after punch: %lld", (long long)st.st_size);
+		CHECK(st.st_blocks <= before.st_blocks - 2 * 8,
+		      "punch frees blocks: %lld -> %lld",
+		      (long long)before.st_blocks, (long long)st.st_blocks);
+		memset(pat + OFF, 0, LEN);
+		CHECK(pread(fd, rd, N, 0) == N, "read after punch");
+		for (int i = 0; i < N && bad < 0; i++)
+			if (rd[i] != pat[i])
+				bad = i;
+		CHECK(bad < 0, "after punch, byte %d differs", bad);
+		CHECK_ERR(fallocate(fd, FALLOC_FL_PUNCH_HOLE, 0, 4096),
+		          EOPNOTSUPP);
+		/* ZERO_RANGE, where the kernel passes it to FUSE */
+		if (fallocate(fd, FALLOC_FL_ZERO_RANGE, 100, 50) == 0) {
+			memset(pat + 100, 0, 50);
+			bad = -1;
+			CHECK(pread(fd, rd, N, 0) == N, "read after zero");
+			for (int i = 0; i < N && bad < 0; i++)
+				if (rd[i] != pat[i])
+					bad = i;
+			CHECK(bad < 0, "after zero range, byte %d differs",
+			      bad);
+		} else {
+			CHECK(errno == EOPNOTSUPP, "zero range: %s",
+			      strerror(errno));
+		}
+		close(fd);
+		free(pat);
+	}
 	free(rd);
 }
 

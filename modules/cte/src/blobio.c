@@ -494,6 +494,73 @@ out:
 	return rc;
 }
 
+/* Zero bytes [from, to) of logical block lblk if it is mapped (a hole
+ * already reads as zeros). */
+static int zero_part(struct cte_core *core, struct cte_blob *b, uint64_t lblk,
+                     uint64_t from, uint64_t to, char **bounce)
+{
+	const struct cte_extent *e = cte__extmap_lookup(&b->map, lblk);
+
+	if (!e || from >= to)
+		return 0;
+	if (!*bounce && !(*bounce = bounce_new()))
+		return -ENOMEM;
+	return rmw_block(core, e, lblk, false, from, NULL, to - from, *bounce);
+}
+
+int cte__blob_punch(struct cte_core *core, cte_id id, uint64_t off,
+                    uint64_t len)
+{
+	uint64_t end = off + len, b0, b1;
+	struct cte_extmap removed;
+	struct cte_blob *b;
+	char *bounce = NULL;
+	int rc;
+
+	if (!len)
+		return -EINVAL;
+	if (off > CTE_MAX_BLOB_SIZE || len > CTE_MAX_BLOB_SIZE - off)
+		return -EFBIG;
+	rc = blob_lock(core, id, true, &b);
+	if (rc)
+		return rc;
+	cte__extmap_init(&removed);
+	if (b->symlink) {
+		rc = -EINVAL;
+		goto out;
+	}
+	/* whole blocks inside [off, end) are unmapped; the partial blocks
+	 * at either edge keep their blocks and get zeros */
+	b0 = (off + BLK - 1) >> CTE_BLOCK_SHIFT;
+	b1 = end >> CTE_BLOCK_SHIFT;
+	if (b0 > b1) { /* off and end inside one block */
+		rc = zero_part(core, b, off >> CTE_BLOCK_SHIFT, off & (BLK - 1),
+		               end & (BLK - 1), &bounce);
+		if (rc)
+			goto out;
+	} else {
+		if (off & (BLK - 1))
+			rc = zero_part(core, b, off >> CTE_BLOCK_SHIFT,
+			               off & (BLK - 1), BLK, &bounce);
+		if (!rc && (end & (BLK - 1)))
+			rc = zero_part(core, b, b1, 0, end & (BLK - 1),
+			               &bounce);
+		if (!rc && b0 < b1)
+			rc = cte__extmap_punch(&b->map, b0, b1, &removed);
+		if (rc)
+			goto out;
+	}
+	/* as truncate: the record unmapping them first, then the blocks */
+	publish(core, b, b->size, true, CTE_OP_PUT, off, 0,
+	        off >> CTE_BLOCK_SHIFT, (end + BLK - 1) >> CTE_BLOCK_SHIFT);
+	cte__free_extents(core, &removed);
+out:
+	free(bounce);
+	cte__extmap_destroy(&removed);
+	blob_unlock(core, b, true);
+	return rc;
+}
+
 /* Write zeros over fresh extents (fallocated space must read as zeros even
  * where a recycled device block held other data). */
 static int zero_extents(struct cte_core *core, const struct cte_extmap *ext)

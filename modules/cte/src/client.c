@@ -368,6 +368,16 @@ int cte_blob_fallocate(cte_client *c, cte_id blob, uint64_t off, uint64_t len,
 	return run_free(t);
 }
 
+int cte_blob_punch(cte_client *c, cte_id blob, uint64_t off, uint64_t len)
+{
+	NEW_TASK(cte_blob_task, t, c, FALLOCATE_BLOB);
+	t->blob = blob;
+	t->off = off;
+	t->len = len;
+	t->flags = CTE_BLOB_PUNCH_HOLE;
+	return run_free(t);
+}
+
 int cte_blob_set_score(cte_client *c, cte_id blob, double score)
 {
 	NEW_TASK(cte_blob_task, t, c, REORGANIZE_BLOB);

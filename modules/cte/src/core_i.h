@@ -338,6 +338,9 @@ int cte__blob_write_ex(struct cte_core *core, cte_id id, uint64_t off,
 int cte__blob_read(struct cte_core *core, cte_id id, uint64_t off, void *buf,
                    uint64_t len, uint64_t *out_n);
 int cte__blob_truncate(struct cte_core *core, cte_id id, uint64_t size);
+/* Deallocate [off, off+len): it reads as zeros; the size is unchanged. */
+int cte__blob_punch(struct cte_core *core, cte_id id, uint64_t off,
+                    uint64_t len);
 int cte__blob_fallocate(struct cte_core *core, cte_id id, uint64_t off,
                         uint64_t len, bool keep_size);
 int cte__blob_set_score(struct cte_core *core, cte_id id, double score);

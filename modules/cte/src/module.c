@@ -471,9 +471,13 @@ METHOD(m_fallocate_blob, cte_blob_task)
 {
 	int rc = resolve(core, t, false);
 
-	t->base.rc = rc ? rc
-	                : cte__blob_fallocate(core, t->blob, t->off, t->len,
-	                                      t->flags & CTE_BLOB_KEEP_SIZE);
+	if (rc)
+		t->base.rc = rc;
+	else if (t->flags & CTE_BLOB_PUNCH_HOLE)
+		t->base.rc = cte__blob_punch(core, t->blob, t->off, t->len);
+	else
+		t->base.rc = cte__blob_fallocate(core, t->blob, t->off, t->len,
+		                                 t->flags & CTE_BLOB_KEEP_SIZE);
 }
 
 METHOD(m_sync_blob, cte_blob_task)

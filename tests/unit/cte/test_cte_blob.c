@@ -753,6 +753,66 @@ static void test_sparse_fallocate_sync(void **state)
 	chi_pool_destroy(c.pool_id);
 }
 
+/* Punching holes: whole blocks freed, edges zeroed, size kept, other
+ * bytes intact; past EOF frees keep_size blocks. */
+static void test_punch_hole(void **state)
+{
+	struct cte_params p;
+	cte_client c;
+	cte_id tag, id;
+	static unsigned char data[64 * 1024], back[64 * 1024];
+	cte_attr a;
+	uint64_t n;
+
+	(void)state;
+	cte_test_params(&p);
+	cte_test_add_target(&p, file_target("punch"), CHI_BDEV_FILE, 16 * MIB,
+	                    0.5);
+	new_pool(&c, &p);
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (unsigned char)(1 + i % 251);
+	assert_int_equal(cte_tag_get_or_create(&c, "/ph", &tag), 0);
+	assert_int_equal(cte_put_blob(&c, tag, "p", 0, data, sizeof(data), 0.5,
+	                              &id),
+	                 0);
+	/* inside one block */
+	assert_int_equal(cte_blob_punch(&c, id, 100, 50), 0);
+	/* across blocks: partial head, two whole blocks, partial tail */
+	assert_int_equal(cte_blob_punch(&c, id, 8192 - 10, 2 * 4096 + 30), 0);
+	assert_int_equal(cte_ns_getattr(&c, id, &a), 0);
+	assert_int_equal(a.size, sizeof(data));
+	assert_int_equal(a.alloc_bytes, sizeof(data) - 4096);
+	assert_int_equal(cte_blob_read(&c, id, 0, back, sizeof(back), &n), 0);
+	assert_int_equal(n, sizeof(back));
+	for (size_t i = 0; i < sizeof(data); i++) {
+		bool hole = (i >= 100 && i < 150) ||
+		            (i >= 8192 - 10 && i < 8192 + 8192 + 20);
+		if (back[i] != (hole ? 0 : data[i]))
+			fail_msg("byte %zu is %u, want %u", i, back[i],
+			         hole ? 0 : data[i]);
+	}
+	/* blocks kept past EOF by fallocate are freed by a punch there */
+	assert_int_equal(cte_blob_fallocate(&c, id, sizeof(data), MIB, true),
+	                 0);
+	assert_int_equal(cte_ns_getattr(&c, id, &a), 0);
+	assert_int_equal(a.alloc_bytes, sizeof(data) - 4096 + MIB);
+	assert_int_equal(cte_blob_punch(&c, id, sizeof(data), MIB), 0);
+	assert_int_equal(cte_ns_getattr(&c, id, &a), 0);
+	assert_int_equal(a.alloc_bytes, sizeof(data) - 4096);
+	assert_int_equal(a.size, sizeof(data));
+	/* the whole file: no blocks, all zeros, same size */
+	assert_int_equal(cte_blob_punch(&c, id, 0, sizeof(data)), 0);
+	assert_int_equal(cte_ns_getattr(&c, id, &a), 0);
+	assert_int_equal(a.alloc_bytes, 0);
+	assert_int_equal(a.size, sizeof(data));
+	assert_int_equal(cte_blob_read(&c, id, 0, back, sizeof(back), &n), 0);
+	for (size_t i = 0; i < sizeof(back); i++)
+		assert_int_equal(back[i], 0);
+	assert_int_equal(cte_blob_punch(&c, id, 0, 0), -EINVAL);
+	assert_int_equal(cte_blob_destroy(&c, id), 0);
+	chi_pool_destroy(c.pool_id);
+}
+
 /* ------------------------------------------------------------------ */
 /* telemetry                                                            */
 
@@ -876,6 +936,7 @@ int main(void)
 	    cmocka_unit_test(test_fragmented),
 	    cmocka_unit_test(test_target_scores),
 	    cmocka_unit_test(test_sparse_fallocate_sync),
+	    cmocka_unit_test(test_punch_hole),
 	    cmocka_unit_test(test_telemetry),
 	    cmocka_unit_test(test_reorganize_concurrent_readers),
 	    cmocka_unit_test(test_concurrent_blobs),

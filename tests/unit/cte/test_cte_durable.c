@@ -55,7 +55,7 @@ static void test_remount(void **state)
 {
 	struct cte_params p;
 	cte_client c;
-	cte_id tag, f1, f2, link, gone;
+	cte_id tag, f1, f2, link, gone, holey;
 	cte_attr a, b;
 	unsigned char *buf = malloc(2 * MIB);
 	char text[64];
@@ -88,6 +88,12 @@ static void test_remount(void **state)
 	assert_int_equal(
 	    cte_ns_rename(&c, tag, "f2", CTE_ROOT_ID, "f2", 0, NULL), 0);
 	assert_int_equal(cte_truncate_blob(&c, CTE_ROOT_ID, "f2", MIB + 10), 0);
+	/* a punched hole: blocks 1-2 freed, part of block 4 zeroed */
+	fill(buf, 64 * 1024, 4);
+	assert_int_equal(
+	    cte_put_blob(&c, tag, "holey", 0, buf, 64 * 1024, 0.1, &holey), 0);
+	assert_int_equal(cte_blob_punch(&c, holey, 4096, 2 * 4096), 0);
+	assert_int_equal(cte_blob_punch(&c, holey, 4 * 4096 + 5, 100), 0);
 	assert_int_equal(cte_ns_getattr(&c, f1, &a), 0);
 	assert_int_equal(chi_pool_destroy(c.pool_id), 0); /* unmount */
 
@@ -123,6 +129,22 @@ static void test_remount(void **state)
 	assert_string_equal(text, "a/b/f2");
 	assert_int_equal(cte_ns_getattr(&c, gone, NULL), -ENOENT);
 	assert_int_equal(cte_ns_lookup(&c, tag, "f2", &b), -ENOENT);
+	{
+		unsigned char *want = malloc(64 * 1024);
+		uint64_t n;
+
+		fill(want, 64 * 1024, 4);
+		memset(want + 4096, 0, 2 * 4096);
+		memset(want + 4 * 4096 + 5, 0, 100);
+		assert_int_equal(cte_ns_getattr(&c, holey, &b), 0);
+		assert_int_equal(b.size, 64 * 1024);
+		assert_int_equal(b.alloc_bytes, 64 * 1024 - 2 * 4096);
+		assert_int_equal(
+		    cte_blob_read(&c, holey, 0, buf, 64 * 1024, &n), 0);
+		assert_int_equal(n, 64 * 1024);
+		assert_memory_equal(buf, want, 64 * 1024);
+		free(want);
+	}
 	/* new ids never reuse old ones */
 	{
 		cte_id fresh;

@@ -260,6 +260,14 @@ int cte_blob_fallocate(cte_client *c, cte_id blob, uint64_t off,
 		       uint64_t len, bool keep_size);
 
 /*
+ * Punch a hole: free the blocks wholly inside [off, off+len) and zero the
+ * partial blocks at its edges, so the range reads as zeros and holds no
+ * space; size unchanged (a range past the end frees blocks kept there by
+ * keep_size fallocate).  mtime/ctime are updated.  -EINVAL for len 0.
+ */
+int cte_blob_punch(cte_client *c, cte_id blob, uint64_t off, uint64_t len);
+
+/*
  * ReorganizeBlob: set the blob's score and move its blocks to the matching
  * tier before returning.  Concurrent readers and writers see the old or the
  * new placement, never a mix; the old blocks are freed.  -EINVAL unless

@@ -63,6 +63,7 @@ typedef struct cte_blob_task {
 #define CTE_BLOB_CREATE    (1u << 0) /* PutBlob by name: create if missing */
 #define CTE_BLOB_KEEP_SIZE (1u << 1) /* FallocateBlob */
 #define CTE_BLOB_KEEP_TIMES (1u << 2) /* PutBlob: mtime/ctime unchanged */
+#define CTE_BLOB_PUNCH_HOLE (1u << 3) /* FallocateBlob: deallocate instead */
 
 /* Namespace methods (40-51) */
 typedef struct cte_ns_task {
