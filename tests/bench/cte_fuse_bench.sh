@@ -3,22 +3,23 @@
 #   native   the directory the cte-fuse file tier lives on,
 #   bindfs   a plain FUSE passthrough of a native directory (Debian's
 #            bindfs, libfuse 2.9, with big_writes and --multithreaded),
-#   cte-fuse a fresh mount (RAM tier + file tier),
-# in one run, then a table of figures and the ratios cte-fuse/bindfs and
-# cte-fuse/native.  Not a test: it prints figures, never fails on them.
+#   cte-fuse a fresh mount (RAM tier + file tier), default options,
+#   cte-nowb the same with -o no_writeback (the kernel write-back cache off:
+#            what it costs and gives, side by side),
+# in one run, then a table of figures and the ratios to bindfs and native.  Not a test: it prints figures, never fails on them.
 #
 #   tests/bench/cte_fuse_bench.sh [CTE_FUSE [FUSE_METABENCH]]
 #
-# Environment (defaults keep one run under about 5 minutes on 2 cores):
+# Environment (defaults keep one run under about 7 minutes on 2 cores):
 #   BENCH_DIR      where to put everything (default: a new dir in /var/tmp)
 #   BENCH_SIZE     sequential file size, MiB (512); 4 writers write 1/4 each
 #   BENCH_RAND_MIB random-I/O file size, MiB (256)
 #   BENCH_RUNTIME  seconds per random workload (10)
 #   BENCH_FILES    files in the metadata workload (10000)
 #   BENCH_RAM, BENCH_FILE  cte-fuse tier sizes (1GB, 4GB)
-#   BENCH_TARGETS  which to run (native bindfs cte-fuse)
+#   BENCH_TARGETS  which to run (native bindfs cte-fuse cte-nowb)
 #   BENCH_DROP_CACHES=0    do not drop the page cache before reads
-#   BENCH_CTE_OPTS extra -o options for cte-fuse
+#   BENCH_CTE_OPTS extra -o options for both cte-fuse mounts
 # Every figure is also printed as a "name value unit" line
 # (e.g. "cte-fuse.seq_write 812.3 MiB/s").
 set -u
@@ -29,7 +30,7 @@ SIZE=${BENCH_SIZE:-512}
 RAND_MIB=${BENCH_RAND_MIB:-256}
 RUNTIME=${BENCH_RUNTIME:-10}
 NFILES=${BENCH_FILES:-10000}
-TARGETS=${BENCH_TARGETS:-native bindfs cte-fuse}
+TARGETS=${BENCH_TARGETS:-native bindfs cte-fuse cte-nowb}
 
 die() {
 	echo "cte_fuse_bench: $*" >&2
@@ -37,7 +38,7 @@ die() {
 }
 command -v fio >/dev/null || die "fio is not installed"
 [ -x "$METABENCH" ] || die "no fuse_metabench at $METABENCH (build it)"
-case " $TARGETS " in *" cte-fuse "*)
+case " $TARGETS " in *" cte-"*)
 	[ -x "$CTE_FUSE" ] || die "no cte-fuse at $CTE_FUSE" ;;
 esac
 case " $TARGETS " in *" bindfs "*)
@@ -45,7 +46,7 @@ case " $TARGETS " in *" bindfs "*)
 esac
 
 T=$(mktemp -d "${BENCH_DIR:-/var/tmp}/ctefs-bench.XXXXXX") || die "mktemp"
-CTE_PID=
+CTE_PIDS=
 MOUNTS=
 
 is_mounted() {
@@ -53,7 +54,7 @@ is_mounted() {
 }
 
 cleanup() {
-	local m
+	local m pid
 	trap - EXIT INT TERM HUP
 	for m in $MOUNTS; do
 		is_mounted "$m" || continue
@@ -61,14 +62,14 @@ cleanup() {
 			2>/dev/null || fusermount3 -uz "$m" 2>/dev/null ||
 			umount -l "$m"
 	done
-	if [ -n "$CTE_PID" ]; then
+	for pid in $CTE_PIDS; do
 		for _ in $(seq 1 50); do
-			kill -0 "$CTE_PID" 2>/dev/null || break
+			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.1
 		done
-		kill "$CTE_PID" 2>/dev/null
-		wait "$CTE_PID" 2>/dev/null
-	fi
+		kill "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
 	if awk -v t="$T/" 'index($2, t) == 1 { f = 1 } END { exit !f }' \
 		/proc/mounts; then
 		echo "cte_fuse_bench: leaving $T: still mounted" >&2
@@ -103,9 +104,12 @@ case " $TARGETS " in *" bindfs "*)
 	;;
 esac
 
-case " $TARGETS " in *" cte-fuse "*)
-	mkdir -p "$T/mnt"
-	cat >"$T/config.yaml" <<EOF
+# mount_cte NAME DIR [-o OPTS]: a fresh cte-fuse on DIR with its own store
+mount_cte() {
+	local name=$1 dir=$2 pid
+	shift 2
+	mkdir -p "$dir" "$T/store-$name"
+	cat >"$T/config-$name.yaml" <<EOF
 runtime:
   num_threads: 2
   queue_depth: 1024
@@ -119,23 +123,31 @@ compose:
         bdev_type: ram
         capacity_limit: "${BENCH_RAM:-1GB}"
         score: 1.0
-      - path: "$T/store/tier1.dat"
+      - path: "$T/store-$name/tier1.dat"
         bdev_type: file
         capacity_limit: "${BENCH_FILE:-4GB}"
         score: 0.2
     dpe:
       dpe_type: max_bw
 EOF
-	"$CTE_FUSE" -f -c "$T/config.yaml" ${BENCH_CTE_OPTS:+-o "$BENCH_CTE_OPTS"} \
-		"$T/mnt" >"$T/cte-fuse.log" 2>&1 &
-	CTE_PID=$!
-	MOUNTS="$MOUNTS $T/mnt"
-	wait_mount "$T/mnt" "$CTE_PID" || {
-		tail -n 30 "$T/cte-fuse.log" >&2
-		die "cte-fuse did not mount"
+	"$CTE_FUSE" -f -c "$T/config-$name.yaml" "$@" "$dir" \
+		>"$T/$name.log" 2>&1 &
+	pid=$!
+	CTE_PIDS="$CTE_PIDS $pid"
+	MOUNTS="$MOUNTS $dir"
+	wait_mount "$dir" "$pid" || {
+		tail -n 30 "$T/$name.log" >&2
+		die "$name did not mount"
 	}
-	DIRS[cte-fuse]=$T/mnt
-	;;
+	DIRS[$name]=$dir
+}
+
+case " $TARGETS " in *" cte-fuse "*)
+	mount_cte cte-fuse "$T/mnt" ${BENCH_CTE_OPTS:+-o "$BENCH_CTE_OPTS"} ;;
+esac
+case " $TARGETS " in *" cte-nowb "*)
+	mount_cte cte-nowb "$T/mnt-nowb" -o \
+		"no_writeback${BENCH_CTE_OPTS:+,$BENCH_CTE_OPTS}" ;;
 esac
 
 drop_caches() {
@@ -215,14 +227,16 @@ ratio() {
 }
 
 echo
-printf '%-14s %-10s %12s %12s %12s %10s %10s\n' workload unit native bindfs \
-	cte-fuse cte/bindfs cte/native
+printf '%-14s %-9s %10s %10s %10s %10s %10s %11s %10s\n' workload unit native \
+	bindfs cte-fuse cte-nowb cte/bindfs nowb/bindfs cte/native
 for w in $WORKLOADS; do
 	n=${R[native.$w]:--}
 	b=${R[bindfs.$w]:--}
 	c=${R[cte-fuse.$w]:--}
-	printf '%-14s %-10s %12s %12s %12s %10s %10s\n' "$w" "${UNIT[$w]}" \
-		"$n" "$b" "$c" "$(ratio "$c" "$b")" "$(ratio "$c" "$n")"
+	x=${R[cte-nowb.$w]:--}
+	printf '%-14s %-9s %10s %10s %10s %10s %10s %11s %10s\n' "$w" \
+		"${UNIT[$w]}" "$n" "$b" "$c" "$x" "$(ratio "$c" "$b")" \
+		"$(ratio "$x" "$b")" "$(ratio "$c" "$n")"
 done
 echo "(sizes: seq ${SIZE} MiB, random ${RAND_MIB} MiB for ${RUNTIME} s" \
 	"at qd1 psync, 4 writers x $((SIZE / 4)) MiB, $NFILES files;" \
