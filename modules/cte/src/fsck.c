@@ -8,8 +8,9 @@
  * sizes and extents past CTE_MAX_BLOB_SIZE, extents on targets the last
  * targets record does not name, and orphans (reported, not errors: the
  * next start deletes them).  Blocks past a blob's size are not errors
- * (fallocate FALLOC_FL_KEEP_SIZE makes them); target capacities are not
- * journaled, so extents past a device's end cannot be seen here.
+ * (fallocate FALLOC_FL_KEEP_SIZE makes them).  Target capacities are not
+ * journaled: extents are checked against the size of a file target's file
+ * (check_target_ends), RAM targets not at all.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core_i.h"
 
@@ -412,6 +414,61 @@ static uint64_t check_blob(struct cte_core *core, struct cte_blob *b, FILE *f)
 	return problems;
 }
 
+/*
+ * Extents past the end of their target.  Capacities are not journaled, but
+ * a file target is a file sized to its capacity: a target named by a path
+ * that is a regular file is checked against its size.  Other names cannot
+ * be checked: a RAM target's silently, a path that is not a file here is
+ * named in a note (not counted as a problem).
+ * v is sorted by target, then start.
+ */
+static uint64_t check_target_ends(struct cte_core *core,
+                                  const struct placed *v, size_t n, FILE *f)
+{
+	uint64_t problems = 0;
+	size_t i = 0;
+
+	while (i < n) {
+		uint32_t t = v[i].target;
+		const char *name =
+		    t < CTE_MAX_TARGETS ? core->targets[t].name : "";
+		uint64_t end = 0;
+		struct stat st;
+		size_t first = i;
+
+		for (; i < n && v[i].target == t; i++)
+			if (v[i].end > end)
+				end = v[i].end;
+		if (t >= CTE_MAX_TARGETS || !core->targets[t].active)
+			continue; /* reported per blob */
+		if (name[0] != '/')
+			continue; /* a RAM target's name */
+		if (stat(name, &st) || !S_ISREG(st.st_mode)) {
+			fprintf(f,
+			        "metadata: target %s: not a file here; its "
+			        "extents' ends are not checked\n",
+			        name);
+			continue;
+		}
+		if (end <= (uint64_t)st.st_size)
+			continue;
+		for (size_t k = first; k < i; k++) {
+			if (v[k].end <= (uint64_t)st.st_size)
+				continue;
+			fprintf(f,
+			        "metadata: blob %llu: extent 0x%llx-0x%llx on "
+			        "%s lies past the end of that file (%lld "
+			        "bytes)\n",
+			        (unsigned long long)v[k].blob,
+			        (unsigned long long)v[k].start,
+			        (unsigned long long)v[k].end, name,
+			        (long long)st.st_size);
+			problems++;
+		}
+	}
+	return problems;
+}
+
 int cte__fsck_check(struct cte_core *core, void *out, uint64_t *out_problems)
 {
 	FILE *f = out;
@@ -487,6 +544,7 @@ int cte__fsck_check(struct cte_core *core, void *out, uint64_t *out_problems)
 	}
 	if (n)
 		qsort(v, n, sizeof(*v), by_place);
+	problems += check_target_ends(core, v, n, f);
 	for (i = 1; i < n; i++) {
 		if (v[i].target == v[i - 1].target &&
 		    v[i].start < v[i - 1].end) {

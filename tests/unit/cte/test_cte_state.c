@@ -5,6 +5,7 @@
  * metadata hook bring the copy up to date after further changes.
  * Drives cte_core directly (namespace calls only: no runtime, no bdev).
  */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -415,17 +416,33 @@ static void rm_dir(const char *dir)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* A target file `name` of `size` bytes in dir; its path in out. */
+static void target_file(const char *dir, const char *name, off_t size,
+                        char *out, size_t out_size)
+{
+	int fd;
+
+	snprintf(out, out_size, "%s/%s", dir, name);
+	fd = open(out, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, size), 0);
+	close(fd);
+}
+
 /* A store with nested tags, hard links, a symlink, a sparse file and
  * blocks past EOF (fallocate KEEP_SIZE) has no problems. */
 static void test_fsck_clean(void **state)
 {
-	struct cte_core *a = new_core("/file/x", "/file/y");
-	char dir[] = "/tmp/cte-fsck-XXXXXX", out[4096];
+	char dir[] = "/tmp/cte-fsck-XXXXXX", out[4096], x[64], y[64];
+	struct cte_core *a;
 	cte_id d, e, f;
 	cte_attr at;
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
+	target_file(dir, "x", 1 << 20, x, sizeof(x));
+	target_file(dir, "y", 1 << 20, y, sizeof(y));
+	a = new_core(x, y);
 	d = mk(a, CTE_ROOT_ID, "d", S_IFDIR | 0755, NULL);
 	e = mk(a, d, "e", S_IFDIR | 0755, NULL);
 	f = mk(a, e, "f", S_IFREG | 0644, NULL);
@@ -496,6 +513,36 @@ static void test_fsck_unregistered_target(void **state)
 	assert_non_null(strstr(out, "(/f): extent at block 0 is on target "
 	                            "slot 1, which is not registered"));
 	cte__buf_free(&extra);
+	cte__core_free(a);
+	rm_dir(dir);
+}
+
+/* An extent past the end of its target's file; a RAM target is not
+ * checked, a file target missing here is named. */
+static void test_fsck_past_target_end(void **state)
+{
+	char dir[] = "/tmp/cte-fsck-XXXXXX", out[4096], x[64];
+	struct cte_core *a;
+	cte_id f, g;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	target_file(dir, "x", 64 * 1024, x, sizeof(x));
+	a = new_core(x, "ram::r");
+	f = mk(a, CTE_ROOT_ID, "f", S_IFREG | 0644, NULL);
+	g = mk(a, CTE_ROOT_ID, "g", S_IFREG | 0644, NULL);
+	add_extent(a, f, 0, 1, 0, 0, 4096);          /* inside */
+	add_extent(a, g, 0, 2, 0, 60 * 1024, 8192);  /* 4 KiB past the end */
+	add_extent(a, g, 2, 1, 1, 1ull << 40, 3 * 4096); /* RAM: unchecked */
+	assert_int_equal(check_core(a, out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "extent 0xf000-0x11000 on "));
+	assert_non_null(strstr(out, "lies past the end of that file (65536 "
+	                            "bytes)"));
+	assert_null(strstr(out, "ram::r"));
+	/* the file gone: named, not counted */
+	assert_int_equal(unlink(x), 0);
+	assert_int_equal(check_core(a, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "not a file here"));
 	cte__core_free(a);
 	rm_dir(dir);
 }
@@ -589,6 +636,7 @@ int main(void)
 	    cmocka_unit_test(test_fsck_detached_tag),
 	    cmocka_unit_test(test_fsck_unregistered_target),
 	    cmocka_unit_test(test_fsck_beyond_max_size),
+	    cmocka_unit_test(test_fsck_past_target_end),
 	    cmocka_unit_test(test_fsck_indexes),
 	    cmocka_unit_test(test_huge_map),
 	};
