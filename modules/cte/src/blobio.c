@@ -508,6 +508,18 @@ static int zero_part(struct cte_core *core, struct cte_blob *b, uint64_t lblk,
 	return rmw_block(core, e, lblk, false, from, NULL, to - from, *bounce);
 }
 
+/* Check a fallocate/punch range [off, off+len), then take the blob for
+ * writing. */
+static int range_lock(struct cte_core *core, cte_id id, uint64_t off,
+                      uint64_t len, struct cte_blob **out)
+{
+	if (!len)
+		return -EINVAL;
+	if (off > CTE_MAX_BLOB_SIZE || len > CTE_MAX_BLOB_SIZE - off)
+		return -EFBIG;
+	return blob_lock(core, id, true, out);
+}
+
 int cte__blob_punch(struct cte_core *core, cte_id id, uint64_t off,
                     uint64_t len)
 {
@@ -517,11 +529,7 @@ int cte__blob_punch(struct cte_core *core, cte_id id, uint64_t off,
 	char *bounce = NULL;
 	int rc;
 
-	if (!len)
-		return -EINVAL;
-	if (off > CTE_MAX_BLOB_SIZE || len > CTE_MAX_BLOB_SIZE - off)
-		return -EFBIG;
-	rc = blob_lock(core, id, true, &b);
+	rc = range_lock(core, id, off, len, &b);
 	if (rc)
 		return rc;
 	cte__extmap_init(&removed);
@@ -596,11 +604,7 @@ int cte__blob_fallocate(struct cte_core *core, cte_id id, uint64_t off,
 	uint64_t end = off + len;
 	int rc;
 
-	if (!len)
-		return -EINVAL;
-	if (off > CTE_MAX_BLOB_SIZE || len > CTE_MAX_BLOB_SIZE - off)
-		return -EFBIG;
-	rc = blob_lock(core, id, true, &b);
+	rc = range_lock(core, id, off, len, &b);
 	if (rc)
 		return rc;
 	cte__extmap_init(&fresh);
