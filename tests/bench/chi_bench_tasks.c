@@ -1,8 +1,12 @@
 /*
  * chi_bench_tasks: task round-trip latency and throughput of the embedded
- * runtime, using the admin module's no-op method.  Prints `name value unit`
+ * runtime, using the admin module's no-op method (and the runtime tests'
+ * module for the inline figure).  Prints `name value unit`
  * lines:
  *   sync_roundtrip_p50_us / _p99_us  one client thread, submit + wait
+ *   inline_roundtrip_p50_us / _p99_us  the same for a task the module runs
+ *                                    inline on the client thread (the test
+ *                                    module's INLINE method)
  *   async_tasks_per_s_1client        many tasks in flight, 1 client thread
  *   async_tasks_per_s_2clients       the same with 2 client threads
  *
@@ -19,6 +23,7 @@
 
 #include "chimaera/admin/admin.h"
 #include "chimaera/chimaera.h"
+#include "mod_test.h"
 
 static unsigned opt_workers = 1;
 static unsigned opt_iters = 20000;
@@ -40,11 +45,12 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int bench_sync(void)
+/* Round trips of one client thread: submit + wait, `iters` times. */
+static int bench_sync(const char *name, chi_pool_id pool, uint32_t method,
+                      size_t size)
 {
 	uint64_t *lat = malloc(opt_iters * sizeof(*lat));
-	chi_admin_noop_task *t =
-	    chi_task_new(sizeof(*t), CHI_ADMIN_POOL_ID, CHI_ADMIN_METHOD_NOOP);
+	chi_task *t = chi_task_new(size, pool, method);
 	int rc = 0;
 
 	if (!lat || !t) {
@@ -52,22 +58,38 @@ static int bench_sync(void)
 		goto out;
 	}
 	for (unsigned i = 0; i < 2000; i++) /* warm up */
-		chi_run(&t->base);
+		chi_run(t);
 	for (unsigned i = 0; i < opt_iters; i++) {
 		uint64_t t0 = now_ns();
 
-		rc = chi_run(&t->base);
+		rc = chi_run(t);
 		lat[i] = now_ns() - t0;
 		if (rc)
 			goto out;
 	}
 	qsort(lat, opt_iters, sizeof(*lat), cmp_u64);
-	printf("sync_roundtrip_p50_us %.2f us\n", lat[opt_iters / 2] / 1e3);
-	printf("sync_roundtrip_p99_us %.2f us\n",
+	printf("%s_p50_us %.2f us\n", name, lat[opt_iters / 2] / 1e3);
+	printf("%s_p99_us %.2f us\n", name,
 	       lat[(size_t)(opt_iters * 0.99)] / 1e3);
 out:
 	chi_task_free(t);
 	free(lat);
+	return rc;
+}
+
+/* The same through the test module's INLINE method, which the module lets
+ * run on the submitting thread (chi_module_ops.inline_ok). */
+static int bench_inline(void)
+{
+	chi_pool_id pool = {300, 0};
+	int rc = chi_pool_get_or_create(&pool, CHI_TEST_MODULE, "bench_inline",
+	                                NULL, 0, 1);
+
+	if (rc)
+		return rc;
+	rc = bench_sync("inline_roundtrip", pool, CHI_TEST_METHOD_INLINE,
+	                sizeof(chi_test_task));
+	chi_pool_destroy(pool);
 	return rc;
 }
 
@@ -193,7 +215,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	printf("workers %u threads\n", opt_workers);
-	rc = bench_sync();
+	rc = bench_sync("sync_roundtrip", CHI_ADMIN_POOL_ID,
+	                CHI_ADMIN_METHOD_NOOP, sizeof(chi_admin_noop_task));
+	if (!rc)
+		rc = bench_inline();
 	if (!rc)
 		rc = bench_async(1, "async_tasks_per_s_1client");
 	if (!rc)
