@@ -236,6 +236,15 @@ static void choose_spin(uint32_t n_workers)
 	    env_ns("CHI_WAIT_SPIN_NS", roomy ? 50000ull : 5000ull);
 }
 
+/* CHI_INLINE=0 turns inline execution off (tests of the worker paths,
+ * comparisons); anything else, or unset, leaves it on. */
+static void choose_inline(void)
+{
+	const char *v = getenv("CHI_INLINE");
+
+	chi__rt.no_inline = v && !strcmp(v, "0");
+}
+
 static int start_locked(chi_config *cfg)
 {
 	chi_pool_id admin = CHI_ADMIN_POOL_ID;
@@ -245,6 +254,7 @@ static int start_locked(chi_config *cfg)
 
 	chi__rt.cfg = cfg;
 	choose_spin(n_workers);
+	choose_inline();
 	atomic_store(&chi__rt.state, CHI__RT_STARTING);
 	rc = chi__pools_init();
 	if (rc)

@@ -224,6 +224,7 @@ struct chi__runtime {
 	chi_pool_id admin_pool;
 	uint64_t idle_spin_ns; /* worker: spin this long idle before sleeping */
 	uint64_t wait_spin_ns; /* client chi_wait: spin before futex sleep */
+	bool no_inline;        /* CHI_INLINE=0: every task goes to a worker */
 };
 
 extern struct chi__runtime chi__rt;

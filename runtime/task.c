@@ -29,16 +29,18 @@
  *
  * Inline execution: a worker round trip costs two sleeping hand-offs (wake
  * the worker, wake the waiting client), about 10 us each on a busy 2-core
- * machine, which is more than a metadata method's own work.  When the
- * module's inline_ok() accepts a task submitted from a client thread to a
- * single unpinned container, chi_submit runs the method right there and
- * the task is complete when chi_submit returns.  The thread is not a
+ * machine, which is more than a metadata method's own work.  When a client
+ * thread calls chi_run (it will wait at once: chi_submit alone keeps the
+ * caller's tasks in flight concurrently) and the module's inline_ok()
+ * accepts the task for a single unpinned container, the method runs right
+ * there and the task is complete when chi_run's submit returns.  The thread is not a
  * coroutine: chi_wait and the Co locks inside the method block the thread,
  * and tls_inline_task lends the task's group to the locks and to subtasks
  * (chi__task_group_owner), as a worker would.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <stdlib.h>
@@ -219,7 +221,7 @@ static int inline_allowed(const chi_container *c, const chi_task *t)
 {
 	const struct chi_module_ops *ops = c->ops;
 
-	return ops->inline_ok && c->pinned_worker < 0 &&
+	return ops->inline_ok && !chi__rt.no_inline && c->pinned_worker < 0 &&
 	       !(t->flags & CHI_TASK_FIRE_AND_FORGET) &&
 	       !chi__worker_current() && ops->inline_ok(c, t);
 }
@@ -314,8 +316,8 @@ static chi_future submit_fail(chi_task *t, int rc)
 	return (chi_future){t};
 }
 
-/* Submit a task; see task.h. */
-chi_future chi_submit(chi_task *t)
+/* Submit a task; with may_inline, run it here when its module allows. */
+static chi_future submit(chi_task *t, bool may_inline)
 {
 	chi_future fut = {t};
 	chi__pool *pool;
@@ -417,7 +419,7 @@ chi_future chi_submit(chi_task *t)
 		goto fail_counted;
 	}
 	t->rt.pool = pool;
-	if (inline_allowed(&pool->containers[cid], t))
+	if (may_inline && inline_allowed(&pool->containers[cid], t))
 		run_inline(t, &pool->containers[cid]);
 	else
 		dispatch(t, &pool->containers[cid],
@@ -427,6 +429,18 @@ chi_future chi_submit(chi_task *t)
 fail_counted:
 	t->rt.pool = pool; /* finish drops the inflight count */
 	return submit_fail(t, rc);
+}
+
+/* Submit a task; see task.h. */
+chi_future chi_submit(chi_task *t)
+{
+	return submit(t, false);
+}
+
+/* Submit and wait, inline when allowed; see task.h. */
+int chi_run(chi_task *t)
+{
+	return chi_wait(submit(t, true));
 }
 
 static int wait_thread(chi_task *t)

@@ -95,10 +95,12 @@ int chi_wait(chi_future future);
 /* True when the task has completed (acquire ordering). */
 int chi_future_ready(chi_future future);
 
-/* Submit and wait: returns task->rc. */
-static inline int chi_run(chi_task *task)
-{
-	return chi_wait(chi_submit(task));
-}
+/*
+ * Submit and wait: returns task->rc.  Because the caller waits at once, a
+ * task the module lets run inline (chi_module_ops.inline_ok) runs right
+ * here on a client thread, without a worker round trip; chi_submit alone
+ * never does that (the caller may want many tasks in flight).
+ */
+int chi_run(chi_task *task);
 
 #endif

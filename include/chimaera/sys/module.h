@@ -79,9 +79,10 @@ struct chi_module_ops {
 
 	/*
 	 * Optional (NULL = never).  Nonzero when `task` may run to completion
-	 * on the thread that submits it instead of on a worker: chi_submit
-	 * from a client thread (never from a worker) then calls the method
-	 * directly, sparing the two thread hand-offs of a worker round trip.
+	 * on the thread that submits it instead of on a worker: chi_run
+	 * from a client thread (never from a worker, never chi_submit alone)
+	 * then calls the method directly, sparing the thread hand-offs of a
+	 * worker round trip.
 	 * Say yes only for methods that
 	 *   - do not depend on running on a worker (no per-worker state such
 	 *     as an io_uring ring; the container is not pinned), and

@@ -5,6 +5,7 @@
  *                   (also compiled into the client library)
  *   bdev_alloc.c    the block allocator (bdev_alloc_i.h)
  *   bdev_io.c       per-worker io_uring rings and the request engine
+ *   bdev_inline.c   I/O of tasks run inline on a client thread
  *   bdev_runtime.c  the container: create/destroy, methods, stats
  */
 #ifndef CHI_BDEV_I_H
@@ -80,5 +81,12 @@ int bdev__io_sync(struct bdev__dev *dev);
 
 /* Tear down the device's rings (the device is idle). */
 void bdev__io_destroy(struct bdev__dev *dev);
+
+/* ---- inline I/O (bdev_inline.c): on a client thread, not a worker ---- */
+
+/* Read or write len bytes at offset through a pooled ring, waiting on the
+ * calling thread. */
+int bdev__io_inline(struct bdev__dev *dev, bool write, uint64_t offset,
+                    void *buf, uint64_t len);
 
 #endif

@@ -84,18 +84,23 @@ static void ewma(_Atomic double *avg, double sample)
 	    memory_order_relaxed);
 }
 
-static void add_u64(_Atomic uint64_t *v, uint64_t n)
+static void add_u64(_Atomic uint64_t *v, uint64_t n, bool shared)
 {
-	/* one writer per slot: a load and a store are enough */
-	atomic_store_explicit(v,
-	                      atomic_load_explicit(v, memory_order_relaxed) + n,
-	                      memory_order_relaxed);
+	/* a worker's slot has one writer: a load and a store are enough;
+	 * the slot for calls off the workers is shared by client threads */
+	if (shared)
+		atomic_fetch_add_explicit(v, n, memory_order_relaxed);
+	else
+		atomic_store_explicit(
+		    v, atomic_load_explicit(v, memory_order_relaxed) + n,
+		    memory_order_relaxed);
 }
 
 static void account(struct bdev__dev *dev, bool write, uint64_t bytes,
                     uint64_t ns)
 {
 	struct bdev__wstats *s = my_stats(dev);
+	bool shared = s == &dev->stats[dev->nworkers];
 	double us = (double)ns / 1000.0;
 	double mbps;
 
@@ -103,13 +108,13 @@ static void account(struct bdev__dev *dev, bool write, uint64_t bytes,
 		us = 0.001;
 	mbps = (double)bytes / us; /* bytes per us = MB/s (10^6 bytes) */
 	if (write) {
-		add_u64(&s->bytes_written, bytes);
-		add_u64(&s->ops_written, 1);
+		add_u64(&s->bytes_written, bytes, shared);
+		add_u64(&s->ops_written, 1, shared);
 		ewma(&s->write_lat_us, us);
 		ewma(&s->write_bw_mbps, mbps);
 	} else {
-		add_u64(&s->bytes_read, bytes);
-		add_u64(&s->ops_read, 1);
+		add_u64(&s->bytes_read, bytes, shared);
+		add_u64(&s->ops_read, 1, shared);
 		ewma(&s->read_lat_us, us);
 		ewma(&s->read_bw_mbps, mbps);
 	}
@@ -134,10 +139,13 @@ static void m_allocate(chi_container *c, chi_task *task)
 		     t->max_blocks);
 		return;
 	}
-	/* spread workers over the shards so they rarely share a lock */
+	/* spread workers over the shards so they rarely share a lock, and
+	 * client threads running this inline by their thread id */
 	if (w >= 0 && dev->nworkers)
 		hint = (uint32_t)((uint64_t)w * dev->alloc.nshards /
 		                  dev->nworkers);
+	else if (w < 0)
+		hint = (uint32_t)gettid() * 2654435761u >> 7;
 	rc = bdev__alloc_get(&dev->alloc, hint, t->size, t->blocks, max,
 	                     &t->n_blocks);
 	if (rc == -ENOSPC)
@@ -240,6 +248,9 @@ static void do_io(chi_container *c, chi_task *task, bool write)
 	t0 = now_ns();
 	if (dev->params.type == CHI_BDEV_RAM) {
 		ram_copy(dev, write, t->offset, t->buf, t->len);
+	} else if (chi_worker_self() < 0) {
+		/* run inline on the client thread (bdev_inline_ok) */
+		rc = bdev__io_inline(dev, write, t->offset, t->buf, t->len);
 	} else {
 		rc = bdev__io(dev, write, t->offset, t->buf, t->len);
 	}
@@ -534,6 +545,27 @@ static const size_t bdev_task_sizes[CHI_BDEV_METHOD_TABLE_SIZE] = {
     [CHI_BDEV_METHOD_SYNC] = sizeof(chi_bdev_sync_task),
 };
 
+/*
+ * Tasks that may run on the submitting client thread (see inline_ok in
+ * chimaera/sys/module.h): I/O (RAM: a copy; file: a pooled ring the
+ * caller waits on, bdev_inline.c), the allocator (sharded locks) and the
+ * statistics.  Create, Reserve (recovery) and Sync stay on workers.
+ */
+static int bdev_inline_ok(const chi_container *c, const chi_task *task)
+{
+	(void)c;
+	switch (task->method) {
+	case CHI_BDEV_METHOD_READ:
+	case CHI_BDEV_METHOD_WRITE:
+	case CHI_BDEV_METHOD_ALLOCATE_BLOCKS:
+	case CHI_BDEV_METHOD_FREE_BLOCKS:
+	case CHI_BDEV_METHOD_GET_STATS:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 /* The module's one exported symbol (CHI_MODULE_SYMBOL). */
 __attribute__((visibility("default")))
 const struct chi_module_ops chi_module_ops = {
@@ -545,4 +577,5 @@ const struct chi_module_ops chi_module_ops = {
     .methods = bdev_methods,
     .n_methods = CHI_BDEV_METHOD_TABLE_SIZE,
     .task_sizes = bdev_task_sizes,
+    .inline_ok = bdev_inline_ok,
 };

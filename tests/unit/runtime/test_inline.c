@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -46,25 +47,44 @@ static uint64_t pool_arg(chi_pool_id id)
 	return (uint64_t)id.major << 32 | id.minor;
 }
 
-/* Accepted: runs on this thread, complete when chi_submit returns. */
+/* Accepted, through chi_run: runs on this thread. */
 static void test_runs_on_caller(void **state)
 {
 	chi_test_task *t = rt_test_task(TEST_POOL_ID, CHI_TEST_METHOD_INLINE,
 	                                0, 0);
-	chi_future f;
 
 	(void)state;
 	assert_non_null(t);
 	t->worker = 99;
-	f = chi_submit(&t->base);
-	assert_true(chi_future_ready(f));
-	assert_int_equal(chi_wait(f), 0);
+	assert_int_equal(chi_run(&t->base), 0);
 	assert_int_equal(t->worker, -1);
 	assert_int_equal(t->out, (uint64_t)gettid());
 	/* a completed task may be submitted again */
+	t->out = 0;
 	assert_int_equal(chi_run(&t->base), 0);
 	assert_int_equal(t->out, (uint64_t)gettid());
 	chi_task_free(t);
+}
+
+/* chi_submit alone never runs a task inline: its caller may want many in
+ * flight at once. */
+static void test_submit_is_async(void **state)
+{
+	chi_test_task *t[8];
+
+	(void)state;
+	for (int i = 0; i < 8; i++) {
+		t[i] = rt_test_task(TEST_POOL_ID, CHI_TEST_METHOD_INLINE, 0, 0);
+		assert_non_null(t[i]);
+		t[i]->worker = -1;
+		chi_submit(&t[i]->base);
+	}
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(chi_wait((chi_future){&t[i]->base}), 0);
+		assert_true(t[i]->worker >= 0);
+		assert_int_not_equal(t[i]->out, (uint64_t)gettid());
+		chi_task_free(t[i]);
+	}
 }
 
 /* Not accepted by the module: still goes to a worker. */
@@ -128,26 +148,6 @@ static void test_nested_inline(void **state)
 	chi_task_free(t);
 }
 
-/* Fire-and-forget tasks are never run inline (the caller expects
- * chi_submit not to do the work); the runtime frees them. */
-static void test_fire_and_forget_queued(void **state)
-{
-	chi_test_stats *st = rt_test_stats();
-	chi_test_task *t = rt_test_task(TEST_POOL_ID, CHI_TEST_METHOD_INLINE,
-	                                0, 0);
-	uint64_t before;
-
-	(void)state;
-	assert_non_null(st);
-	assert_non_null(t);
-	before = atomic_load(&st->ran);
-	t->base.flags |= CHI_TASK_FIRE_AND_FORGET;
-	chi_submit(&t->base);
-	for (int i = 0; i < 5000 && atomic_load(&st->ran) == before; i++)
-		usleep(1000);
-	assert_true(atomic_load(&st->ran) > before);
-}
-
 /* Many client threads at once, each running inline. */
 static void *hammer(void *arg)
 {
@@ -180,6 +180,32 @@ static void test_many_threads(void **state)
 	}
 }
 
+/* CHI_INLINE=0 (read at start): chi_run sends it to a worker. */
+static int setup_off(void **state)
+{
+	setenv("CHI_INLINE", "0", 1);
+	return setup(state);
+}
+
+static int teardown_off(void **state)
+{
+	unsetenv("CHI_INLINE");
+	return teardown(state);
+}
+
+static void test_env_off(void **state)
+{
+	chi_test_task *t = rt_test_task(TEST_POOL_ID, CHI_TEST_METHOD_INLINE,
+	                                0, 0);
+
+	(void)state;
+	assert_non_null(t);
+	t->worker = -1;
+	assert_int_equal(chi_run(&t->base), 0);
+	assert_true(t->worker >= 0);
+	chi_task_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -188,9 +214,17 @@ int main(void)
 	    cmocka_unit_test(test_group_lock_reentry),
 	    cmocka_unit_test(test_pinned_and_from_worker),
 	    cmocka_unit_test(test_nested_inline),
-	    cmocka_unit_test(test_fire_and_forget_queued),
+	    cmocka_unit_test(test_submit_is_async),
 	    cmocka_unit_test(test_many_threads),
 	};
 
-	return cmocka_run_group_tests_name("inline", tests, setup, teardown);
+	const struct CMUnitTest off[] = {
+	    cmocka_unit_test(test_env_off),
+	};
+	int fails = cmocka_run_group_tests_name("inline", tests, setup,
+	                                        teardown);
+
+	fails += cmocka_run_group_tests_name("inline_off", off, setup_off,
+	                                     teardown_off);
+	return fails;
 }
