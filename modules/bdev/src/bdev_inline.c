@@ -17,7 +17,8 @@
  * library that can be unloaded.  A request takes a ring from the pool (or
  * makes one, up to POOL_MAX), uses it alone, and gives it back; when all
  * POOL_MAX are busy it waits for one.  The pool is freed when the module is
- * unloaded (no request can be in flight then).
+ * unloaded (no request can be in flight then).  A ring inherited across
+ * fork() is dropped, never used: its queues are shared with the parent.
  *
  * A request is cut as in bdev_io.c: with O_DIRECT the unaligned head and
  * tail go through the buffered descriptor, the aligned middle through the
@@ -56,6 +57,7 @@ struct tseg {
 
 struct tring {
 	struct io_uring ring;
+	pid_t pid;              /* process that made it */
 	struct tring *next;     /* free list */
 	char *bounce[BOUNCES];  /* CHUNK bytes each, made on first need */
 	uint32_t bounce_align;  /* their alignment */
@@ -86,6 +88,16 @@ static struct tring *tring_get(int *err)
 
 	pthread_mutex_lock(&pool_lock);
 	while (!pool_error) {
+		if (pool_free && pool_free->pid != getpid()) {
+			/* inherited across fork(): its SQ and CQ are mapped
+			 * shared with the parent, which may still use it */
+			struct tring *old = pool_free;
+
+			pool_free = old->next;
+			pool_count--;
+			tring_free(old);
+			continue;
+		}
 		if (pool_free) {
 			r = pool_free;
 			pool_free = r->next;
@@ -104,8 +116,10 @@ static struct tring *tring_get(int *err)
 		return r;
 	r = calloc(1, sizeof(*r));
 	rc = r ? io_uring_queue_init(RING_DEPTH, &r->ring, 0) : -ENOMEM;
-	if (rc == 0)
+	if (rc == 0) {
+		r->pid = getpid();
 		return r;
+	}
 	free(r);
 	pthread_mutex_lock(&pool_lock);
 	pool_count--;
@@ -270,6 +284,11 @@ static int run(struct bdev__dev *dev, struct tring *r, bool write,
 			prep(dev, r, write, &segs[i]);
 			queued++;
 			inflight++;
+		}
+		if (!inflight) {
+			/* no bounce buffer could be made */
+			err = -ENOMEM;
+			break;
 		}
 		rc = io_uring_submit_and_wait(&r->ring, 1);
 		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
