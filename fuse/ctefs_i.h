@@ -4,7 +4,9 @@
  * Files: main.c (command line, config, mount, daemonize, signals),
  * config.c (the built-in default configuration), inode.c (per-inode state
  * the kernel holds references to), ops.c (the FUSE low-level operations),
- * xattr.c (extended attributes, including user.cte.*).
+ * xattr.c (extended attributes, including user.cte.*), rawio.c (the
+ * /dev/fuse read/write hooks: FUSE_HANDLE_KILLPRIV_V2 and the request
+ * flags libfuse does not pass on).
  */
 #ifndef CTEFS_I_H
 #define CTEFS_I_H
@@ -33,6 +35,9 @@
  */
 #define CTEFS_DEFAULT_TIMEOUT 10.0
 
+/* Default -o dirty_ratio (see main.c, tune_bdi). */
+#define CTEFS_DEFAULT_DIRTY_RATIO 10
+
 /* Names the daemon answers itself (see cte-fuse(1), "EXTENDED ATTRIBUTES"). */
 #define CTEFS_XATTR_SCORE     "user.cte.score"
 #define CTEFS_XATTR_PLACEMENT "user.cte.placement"
@@ -44,6 +49,9 @@
 #define CTEFS_X_KNOWN   (1u << 0) /* HAS_ANY/HAS_SEC below are exact */
 #define CTEFS_X_HAS_ANY (1u << 1) /* at least one stored name */
 #define CTEFS_X_HAS_SEC (1u << 2) /* at least one "security." name */
+#define CTEFS_X_HAS_CAP (1u << 3) /* "security.capability" is stored */
+
+#define CTEFS_XATTR_CAPS "security.capability"
 
 /*
  * One inode the kernel holds references to (its lookup count is > 0).
@@ -167,11 +175,16 @@ struct ctefs_opts {
 	bool writeback; /* -o no_writeback turns it off */
 	int readdirplus; /* -1: default (only without writeback), 0/1 forced */
 	bool read_only; /* -o ro (for -o remount) */
+	/* negotiate FUSE_HANDLE_KILLPRIV_V2 (default; -o no_killpriv_v2) */
+	bool killpriv_v2;
 	bool show_help;
 	bool show_version;
 	double attr_timeout;
 	double entry_timeout;
 	unsigned max_threads;
+	/* the mount's share of the system's dirty-page limit, percent (bdi
+	 * max_ratio; 0: leave the kernel's, 1% for FUSE) */
+	unsigned dirty_ratio;
 	char *fuse_opts; /* comma list handed to libfuse (malloc'd) */
 };
 
@@ -181,6 +194,7 @@ struct ctefs {
 	struct ctefs_opts opts;
 	struct fuse_session *se;
 	struct ctefs_itable itab;
+	volatile int killpriv_v2; /* set when the INIT reply carried it */
 };
 
 /* The low-level operation table (ops.c). */
@@ -193,6 +207,11 @@ void ctefs__getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
                      size_t size);
 void ctefs__listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void ctefs__removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+/*
+ * Learn (once) what an inode's stored xattr names are: CTEFS_X_* flags with
+ * CTEFS_X_KNOWN set, or 0 when CTE could not say.
+ */
+uint32_t ctefs__xattr_flags(struct ctefs *fs, cte_id id);
 /* The default score for new objects in directory `dir` (CTE_SCORE_UNSET:
  * let CTE inherit). */
 double ctefs__dir_default_score(struct ctefs *fs, cte_id dir);
@@ -203,6 +222,32 @@ double ctefs__dir_default_score(struct ctefs *fs, cte_id dir);
  * nan, inf, out of range).
  */
 int ctefs__parse_score(const char *value, size_t size, double *out);
+
+/*
+ * The /dev/fuse hooks (rawio.c).  ctefs__rawio_install puts them on the
+ * session's channel after fuse_session_mount and before the loop runs;
+ * 0 or -errno.  They answer the kernel's offer of FUSE_HANDLE_KILLPRIV_V2
+ * in the INIT reply when fs->opts.killpriv_v2 is set (fs->killpriv_v2 then
+ * becomes 1), and note, per thread, the privilege-killing flag of the
+ * request being served, which libfuse 3.14 does not pass on:
+ * FUSE_WRITE_KILL_SUIDGID (WRITE), FATTR_KILL_SUIDGID (SETATTR) and
+ * FUSE_OPEN_KILL_SUIDGID (OPEN, CREATE).
+ */
+int ctefs__rawio_install(struct ctefs *fs);
+/* The hooks themselves (for the unit test); userdata is the struct ctefs. */
+const struct fuse_custom_io *ctefs__rawio_hooks(void);
+/*
+ * The flag of the request this thread is serving: 1 set, 0 clear, -1 when
+ * the request read last on this thread is not `opcode` on `nodeid` (then
+ * the caller decides without it).  opcode is a FUSE_* opcode of
+ * <linux/fuse.h>: CTEFS_OP_WRITE, CTEFS_OP_SETATTR, CTEFS_OP_OPEN,
+ * CTEFS_OP_CREATE.
+ */
+int ctefs__raw_kill_flag(uint32_t opcode, uint64_t nodeid);
+#define CTEFS_OP_SETATTR 4  /* FUSE_SETATTR */
+#define CTEFS_OP_OPEN    14 /* FUSE_OPEN */
+#define CTEFS_OP_WRITE   16 /* FUSE_WRITE */
+#define CTEFS_OP_CREATE  35 /* FUSE_CREATE */
 
 /* Append opt to the comma-separated *list (malloc'd); 0 or -ENOMEM. */
 int ctefs__append_opt(char **list, const char *opt);

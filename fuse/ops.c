@@ -222,6 +222,100 @@ static int lookup_parent(struct ctefs *fs, cte_id dir, cte_attr *out)
 	return ret;
 }
 
+/*
+ * Set-user-ID, set-group-ID and capabilities.  With FUSE_HANDLE_KILLPRIV_V2
+ * negotiated (rawio.c) the kernel leaves these to the daemon:
+ *
+ *   write     a WRITE flagged FUSE_WRITE_KILL_SUIDGID (the writer lacks
+ *             CAP_FSETID) clears S_ISUID, and S_ISGID when S_IXGRP is set
+ *             or the writer is not in the file's group (killed_mode);
+ *             every WRITE that is not a write-back of cached pages removes
+ *             security.capability.  (A write-back carries data the kernel
+ *             already checked when write(2) put it in the cache: it removed
+ *             the capability then, or knew there was none, S_NOSEC.  A
+ *             capability present at write-back was set after the data was
+ *             written, as `cp -a` does, and stays, as on a local file
+ *             system.)  With the write-back cache the kernel sends a write
+ *             that must clear bits as a plain WRITE, not through the cache.
+ *   truncate  SETATTR of the size flagged FATTR_KILL_SUIDGID, or an open
+ *             with O_TRUNC flagged FUSE_OPEN_KILL_SUIDGID: the same bits;
+ *             a truncate also removes security.capability.
+ *   chown     always clears S_ISUID, and S_ISGID as above (for root:
+ *             when S_IXGRP is set), and removes security.capability;
+ *             also chown(f, -1, -1), which arrives as an empty SETATTR
+ *             (see op_setattr).
+ *
+ * libfuse 3.14 does not pass these flags on; the read hook notes them per
+ * thread (ctefs__raw_kill_flag).  Should the note not match the request
+ * (it always does with libfuse's loops), the POSIX rule stands in: a WRITE
+ * that is not a write-back and comes from a uid other than 0 clears them.
+ * Mode and xattr knowledge cached per inode keeps all of this free of CTE
+ * calls for files that have none of these.
+ */
+
+/*
+ * The mode once the privileges are killed: no S_ISUID; no S_ISGID when the
+ * file is group-executable or (a caller other than root) not in the file's
+ * group, as the Linux VFS decides (setattr_should_drop_sgid).
+ */
+static uint32_t killed_mode(fuse_req_t req, uint32_t mode, uint32_t gid)
+{
+	mode &= ~(uint32_t)S_ISUID;
+	if ((mode & S_ISGID) &&
+	    ((mode & S_IXGRP) ||
+	     (fuse_req_ctx(req)->uid != 0 && !caller_in_group(req, gid))))
+		mode &= ~(uint32_t)S_ISGID;
+	return mode;
+}
+
+static int kill_suidgid(fuse_req_t req, struct ctefs *fs, cte_id id)
+{
+	cte_attr a, want;
+	uint32_t mode;
+	int ret;
+
+	if (ctefs__inode_cached(&fs->itab, id, &mode, NULL, NULL) &&
+	    (!S_ISREG(mode) || !(mode & (S_ISUID | S_ISGID))))
+		return 0;
+	ret = cte_ns_getattr(&fs->cte, id, &a);
+	if (ret)
+		return ret;
+	ctefs__inode_note_attr(&fs->itab, &a);
+	if (!S_ISREG(a.mode) || killed_mode(req, a.mode, a.gid) == a.mode)
+		return 0;
+	memset(&want, 0, sizeof(want));
+	want.mode = killed_mode(req, a.mode, a.gid);
+	ret = cte_ns_setattr(&fs->cte, id, &want, CTE_SET_MODE, &a);
+	if (ret == 0)
+		ctefs__inode_note_attr(&fs->itab, &a);
+	return ret;
+}
+
+static int drop_caps(struct ctefs *fs, cte_id id)
+{
+	uint32_t flags = ctefs__inode_xflags(&fs->itab, id);
+	int ret;
+
+	if (!(flags & CTEFS_X_KNOWN))
+		flags = ctefs__xattr_flags(fs, id);
+	if ((flags & CTEFS_X_KNOWN) && !(flags & CTEFS_X_HAS_CAP))
+		return 0;
+	ret = cte_xattr_remove(&fs->cte, id, CTEFS_XATTR_CAPS);
+	if (ret == -ENODATA)
+		ret = 0;
+	if (ret == 0)
+		ctefs__inode_xflags_set(&fs->itab, id, 0, CTEFS_X_HAS_CAP);
+	return ret;
+}
+
+/* A request's kill flag as noted by rawio.c, or `fallback`. */
+static bool kill_flag(uint32_t opcode, fuse_ino_t ino, bool fallback)
+{
+	int flag = ctefs__raw_kill_flag(opcode, ino);
+
+	return flag < 0 ? fallback : flag > 0;
+}
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct ctefs *fs = userdata;
@@ -256,7 +350,11 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	else
 		conn->want &= ~FUSE_CAP_READDIRPLUS;
-	/* Suid/sgid are cleared by the kernel's SETATTR on write. */
+	/*
+	 * Not FUSE_HANDLE_KILLPRIV (v1): rawio.c negotiates v2 instead, and
+	 * the handlers keep its contract (see kill_suidgid).  Without v2 the
+	 * kernel clears suid/sgid with a SETATTR before writes itself.
+	 */
 	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
 	conn->max_write = 1u << 20;
 	conn->max_background = 64;
@@ -380,14 +478,35 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *in,
 {
 	struct ctefs *fs = fs_of(req);
 	bool chown = to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID);
+	/*
+	 * Truncate by a caller without CAP_FSETID (FATTR_KILL_SUIDGID); or a
+	 * SETATTR that changes nothing: with KILLPRIV_V2 the kernel strips
+	 * the mode change from the VFS's privilege drops and sends the rest:
+	 * ctime alone for chown(f, -1, -1) with the write-back cache, nothing
+	 * without it, and nothing for the drop before a write
+	 * (file_remove_privs).  A caller with CAP_FSETID (root) gets to the
+	 * latter only to drop capabilities, so with the write-back cache an
+	 * empty SETATTR from root clears nothing; without it, it cannot be
+	 * told from chown(f, -1, -1) and clears the bits (the safe side).
+	 */
+	bool kill = ((to_set & FUSE_SET_ATTR_SIZE) &&
+	             kill_flag(CTEFS_OP_SETATTR, ino,
+	                       to_set & FUSE_SET_ATTR_KILL_SUID)) ||
+	            to_set == FUSE_SET_ATTR_CTIME ||
+	            (to_set == 0 &&
+	             (!fs->opts.writeback || fuse_req_ctx(req)->uid != 0));
 	cte_attr want, cur, out;
-	uint32_t mask = 0;
+	uint32_t mask = 0, mode;
 	int ret = 0;
 
 	(void)fi;
 	memset(&want, 0, sizeof(want));
 	memset(&cur, 0, sizeof(cur));
-	if (chown ||
+	if (kill && !(to_set & FUSE_SET_ATTR_MODE) &&
+	    ctefs__inode_cached(&fs->itab, ino, &mode, NULL, NULL) &&
+	    !(mode & (S_ISUID | S_ISGID)))
+		kill = false; /* nothing to clear: no lookup needed */
+	if (chown || kill ||
 	    ((to_set & FUSE_SET_ATTR_MODE) && (in->st_mode & S_IFMT) == 0)) {
 		ret = cte_ns_getattr(&fs->cte, ino, &cur);
 		if (ret)
@@ -411,12 +530,11 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *in,
 		want.mode =
 		    (type ? type : (cur.mode & S_IFMT)) | (in->st_mode & 07777);
 		mask |= CTE_SET_MODE;
-	} else if (chown && S_ISREG(cur.mode) &&
-	           (cur.mode & (S_ISUID | S_ISGID))) {
-		/* chown clears set-user-ID, and set-group-ID of executables */
-		want.mode = cur.mode & ~S_ISUID;
-		if (cur.mode & S_IXGRP)
-			want.mode &= ~S_ISGID;
+	} else if ((chown || kill) && S_ISREG(cur.mode) &&
+	           killed_mode(req, cur.mode, cur.gid) != cur.mode) {
+		/* chown, and a truncate by a caller without CAP_FSETID, clear
+		 * set-user-ID, and set-group-ID of executables */
+		want.mode = killed_mode(req, cur.mode, cur.gid);
 		mask |= CTE_SET_MODE;
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {
@@ -445,6 +563,13 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *in,
 	if (to_set & FUSE_SET_ATTR_CTIME) {
 		want.ctime = in->st_ctim;
 		mask |= CTE_SET_CTIME;
+	}
+	/* chown and truncate remove file capabilities */
+	if (to_set &
+	    (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID | FUSE_SET_ATTR_SIZE)) {
+		ret = drop_caps(fs, ino);
+		if (ret)
+			goto out;
 	}
 	if (mask == 0)
 		ret = cte_ns_getattr(&fs->cte, ino, &out);
@@ -539,6 +664,29 @@ static int truncate_to_zero(struct ctefs *fs, cte_id id, cte_attr *a)
 	                      a);
 }
 
+/*
+ * O_TRUNC handled by open/create (the kernel sends it there only with
+ * FUSE_ATOMIC_O_TRUNC, which op_init declines; kept for completeness):
+ * truncate a non-empty file, clear suid/sgid when the request says so
+ * (FUSE_OPEN_KILL_SUIDGID, noted under `nodeid`) and drop capabilities.
+ */
+static int open_truncate(fuse_req_t req, struct ctefs *fs, uint32_t opcode,
+                         fuse_ino_t nodeid, cte_id id, cte_attr *a)
+{
+	bool kill = kill_flag(opcode, nodeid, false);
+	int ret = 0;
+
+	if (kill)
+		ret = kill_suidgid(req, fs, id);
+	if (ret == 0)
+		ret = drop_caps(fs, id);
+	if (ret == 0 && a->size > 0)
+		ret = truncate_to_zero(fs, id, a);
+	else if (ret == 0 && kill)
+		ret = cte_ns_getattr(&fs->cte, id, a);
+	return ret;
+}
+
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
                       mode_t mode, struct fuse_file_info *fi)
 {
@@ -556,8 +704,9 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		ret = cte_ns_lookup(&fs->cte, parent, name, &a);
 		if (ret == 0 && S_ISDIR(a.mode))
 			ret = -EISDIR;
-		if (ret == 0 && (fi->flags & O_TRUNC) && a.size > 0)
-			ret = truncate_to_zero(fs, a.id, &a);
+		if (ret == 0 && (fi->flags & O_TRUNC))
+			ret = open_truncate(req, fs, CTEFS_OP_CREATE, parent,
+			                    a.id, &a);
 		if (ret == 0)
 			ret = ctefs__inode_ref(&fs->itab, a.id, 0);
 	}
@@ -747,8 +896,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (ret == 0 && S_ISDIR(a.mode))
 		ret = -EISDIR;
 	if (ret == 0 && (fi->flags & O_TRUNC) &&
-	    (fi->flags & O_ACCMODE) != O_RDONLY && a.size > 0)
-		ret = truncate_to_zero(fs, ino, &a);
+	    (fi->flags & O_ACCMODE) != O_RDONLY)
+		ret = open_truncate(req, fs, CTEFS_OP_OPEN, ino, ino, &a);
 	if (ret) {
 		fuse_reply_err(req, -ret);
 		return;
@@ -865,10 +1014,17 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 {
 	struct ctefs *fs = fs_of(req);
 	uint64_t limit = 0;
-	int ret;
+	int ret = 0;
 
 	if (!fi->writepage) {
-		ret = cte_blob_write(&fs->cte, ino, (uint64_t)off, buf, size);
+		/* privileges go before the data (see kill_suidgid above) */
+		if (kill_flag(CTEFS_OP_WRITE, ino, fuse_req_ctx(req)->uid != 0))
+			ret = kill_suidgid(req, fs, ino);
+		if (ret == 0)
+			ret = drop_caps(fs, ino);
+		if (ret == 0)
+			ret = cte_blob_write(&fs->cte, ino, (uint64_t)off, buf,
+			                     size);
 	} else if (ctefs__inode_wb_begin(&fs->itab, ino, (uint64_t)off + size,
 	                                 &limit)) {
 		/* keep the file a prefix of what was written: store only the

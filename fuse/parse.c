@@ -125,6 +125,10 @@ static int parse_o(struct ctefs_opts *o, const char *list, bool *remount)
 		} else if (strcmp(opt, "writeback") == 0 ||
 		           strcmp(opt, "writeback_cache") == 0) {
 			o->writeback = true;
+		} else if (strcmp(opt, "no_killpriv_v2") == 0) {
+			o->killpriv_v2 = false;
+		} else if (strcmp(opt, "killpriv_v2") == 0) {
+			o->killpriv_v2 = true;
 		} else if (strcmp(opt, "readdirplus") == 0) {
 			o->readdirplus = 1;
 		} else if (strcmp(opt, "no_readdirplus") == 0) {
@@ -133,6 +137,16 @@ static int parse_o(struct ctefs_opts *o, const char *list, bool *remount)
 			ret = parse_seconds(opt, opt + 13, &o->attr_timeout);
 		} else if (strncmp(opt, "entry_timeout=", 14) == 0) {
 			ret = parse_seconds(opt, opt + 14, &o->entry_timeout);
+		} else if (strncmp(opt, "dirty_ratio=", 12) == 0) {
+			char *end;
+			unsigned long v = strtoul(opt + 12, &end, 10);
+			if (end == opt + 12 || *end || v > 100) {
+				fprintf(stderr,
+				        "cte-fuse: -o %s: not a percentage\n",
+				        opt);
+				ret = -EINVAL;
+			}
+			o->dirty_ratio = (unsigned)v;
 		} else if (strncmp(opt, "max_threads=", 12) == 0) {
 			o->max_threads = (unsigned)strtoul(opt + 12, NULL, 10);
 		} else if (strcmp(opt, "debug") == 0) {
@@ -188,7 +202,9 @@ int ctefs__parse_args(struct ctefs_opts *o, int argc, char **argv)
 
 	memset(o, 0, sizeof(*o));
 	o->writeback = true;
+	o->killpriv_v2 = true;
 	o->readdirplus = -1;
+	o->dirty_ratio = CTEFS_DEFAULT_DIRTY_RATIO;
 	o->attr_timeout = CTEFS_DEFAULT_TIMEOUT;
 	o->entry_timeout = CTEFS_DEFAULT_TIMEOUT;
 	for (i = 1; i < argc && !ret; i++) {

@@ -51,11 +51,16 @@ static bool known_namespace(const char *name)
 	       strncmp(name, "trusted.", 8) == 0 || is_security(name);
 }
 
+static bool is_caps(const char *name)
+{
+	return strcmp(name, CTEFS_XATTR_CAPS) == 0;
+}
+
 /*
  * Learn (once) whether an inode has stored names; returns the flags with
  * CTEFS_X_KNOWN set, or 0 on error (then ask CTE directly).
  */
-static uint32_t learn_xflags(struct ctefs *fs, cte_id id)
+uint32_t ctefs__xattr_flags(struct ctefs *fs, cte_id id)
 {
 	uint32_t flags = ctefs__inode_xflags(&fs->itab, id);
 	char *names = NULL;
@@ -71,12 +76,16 @@ static uint32_t learn_xflags(struct ctefs *fs, cte_id id)
 		names = malloc(size);
 		if (!names ||
 		    cte_xattr_list(&fs->cte, id, names, size, &size)) {
-			flags |= CTEFS_X_HAS_SEC; /* unsure: ask CTE */
+			/* unsure: ask CTE */
+			flags |= CTEFS_X_HAS_SEC | CTEFS_X_HAS_CAP;
 			size = 0;
 		}
-		for (i = 0; i < size; i += strlen(names + i) + 1)
+		for (i = 0; i < size; i += strlen(names + i) + 1) {
 			if (is_security(names + i))
 				flags |= CTEFS_X_HAS_SEC;
+			if (is_caps(names + i))
+				flags |= CTEFS_X_HAS_CAP;
+		}
 		free(names);
 	}
 	ctefs__inode_xflags_set(&fs->itab, id, flags, ~0u);
@@ -185,6 +194,8 @@ void ctefs__setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		uint32_t set = CTEFS_X_HAS_ANY;
 		if (is_security(name))
 			set |= CTEFS_X_HAS_SEC;
+		if (is_caps(name))
+			set |= CTEFS_X_HAS_CAP;
 		ctefs__inode_xflags_set(&fs->itab, ino, set, 0);
 	}
 out:
@@ -279,7 +290,8 @@ void ctefs__getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	flags = ctefs__inode_xflags(&fs->itab, ino);
 	if ((flags & CTEFS_X_KNOWN) &&
 	    (!(flags & CTEFS_X_HAS_ANY) ||
-	     (!(flags & CTEFS_X_HAS_SEC) && is_security(name))) &&
+	     (!(flags & CTEFS_X_HAS_SEC) && is_security(name)) ||
+	     (!(flags & CTEFS_X_HAS_CAP) && is_caps(name))) &&
 	    strncmp(name, "user.cte.", 9) != 0) {
 		fuse_reply_err(req, ENODATA);
 		return;
@@ -292,7 +304,7 @@ void ctefs__getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		get_placement(req, fs, ino, size);
 		return;
 	}
-	flags = learn_xflags(fs, ino);
+	flags = ctefs__xattr_flags(fs, ino);
 	if ((flags & CTEFS_X_KNOWN) &&
 	    (!(flags & CTEFS_X_HAS_ANY) ||
 	     (!(flags & CTEFS_X_HAS_SEC) && is_security(name)))) {
@@ -324,7 +336,7 @@ void ctefs__listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	size_t len = 0;
 	int ret;
 
-	flags = learn_xflags(fs, ino);
+	flags = ctefs__xattr_flags(fs, ino);
 	if ((flags & CTEFS_X_KNOWN) && !(flags & CTEFS_X_HAS_ANY)) {
 		reply_value(req, "", 0, size);
 		return;

@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential cmake pkg-config libfuse3-dev fuse3 libyaml-dev
 liburing-dev libcmocka-dev attr rsync sqlite3 fio git bindfs procps psmisc
-util-linux kmod"
+util-linux kmod libcap2-bin"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
