@@ -66,7 +66,6 @@ struct ctefs_inode {
 	uint32_t xflags;  /* CTEFS_X_* */
 	uint32_t mode;    /* last mode seen (0 = unknown) */
 	uint32_t gid;     /* last gid seen */
-	cte_id parent;    /* directories: parent seen at lookup */
 	bool stamp_valid; /* page cache matches stamp_mtime/size */
 	struct timespec stamp_mtime;
 	uint64_t stamp_size;
@@ -115,11 +114,9 @@ void ctefs__inode_mark_written(struct ctefs_itable *t, cte_id id);
 bool ctefs__inode_take_written(struct ctefs_itable *t, cte_id id);
 /* Remember attributes seen in a reply (mode, gid). */
 void ctefs__inode_note_attr(struct ctefs_itable *t, const cte_attr *a);
-/* Remember the parent of a directory. */
-void ctefs__inode_note_parent(struct ctefs_itable *t, cte_id id, cte_id parent);
-/* Cached mode, gid and parent; false if the inode has no entry/unknown. */
+/* Cached mode and gid; false if the inode has no entry/unknown. */
 bool ctefs__inode_cached(struct ctefs_itable *t, cte_id id, uint32_t *mode,
-                         uint32_t *gid, cte_id *parent);
+                         uint32_t *gid);
 uint32_t ctefs__inode_xflags(struct ctefs_itable *t, cte_id id);
 void ctefs__inode_xflags_set(struct ctefs_itable *t, cte_id id, uint32_t set,
                              uint32_t clear);

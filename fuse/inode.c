@@ -163,20 +163,8 @@ void ctefs__inode_note_attr(struct ctefs_itable *t, const cte_attr *a)
 	pthread_mutex_unlock(&s->lock);
 }
 
-void ctefs__inode_note_parent(struct ctefs_itable *t, cte_id id, cte_id parent)
-{
-	struct ctefs_stripe *s = stripe_of(t, id);
-	struct ctefs_inode *e;
-
-	pthread_mutex_lock(&s->lock);
-	e = find(s, id);
-	if (e)
-		e->parent = parent;
-	pthread_mutex_unlock(&s->lock);
-}
-
 bool ctefs__inode_cached(struct ctefs_itable *t, cte_id id, uint32_t *mode,
-                         uint32_t *gid, cte_id *parent)
+                         uint32_t *gid)
 {
 	struct ctefs_stripe *s = stripe_of(t, id);
 	struct ctefs_inode *e;
@@ -189,8 +177,6 @@ bool ctefs__inode_cached(struct ctefs_itable *t, cte_id id, uint32_t *mode,
 			*mode = e->mode;
 		if (gid)
 			*gid = e->gid;
-		if (parent)
-			*parent = e->parent;
 		found = true;
 	}
 	pthread_mutex_unlock(&s->lock);

@@ -185,14 +185,11 @@ static void test_itable(void **state)
 	a.mode = 040755 | 02000;
 	a.gid = 42;
 	ctefs__inode_note_attr(&t, &a);
-	ctefs__inode_note_parent(&t, 11, 3);
 	uint32_t mode = 0, gid = 0;
-	cte_id parent = 0;
-	assert_true(ctefs__inode_cached(&t, 11, &mode, &gid, &parent));
+	assert_true(ctefs__inode_cached(&t, 11, &mode, &gid));
 	assert_int_equal(mode, 040755 | 02000);
 	assert_int_equal(gid, 42);
-	assert_int_equal(parent, 3);
-	assert_false(ctefs__inode_cached(&t, 99999, &mode, &gid, &parent));
+	assert_false(ctefs__inode_cached(&t, 99999, &mode, &gid));
 	assert_true(ctefs__inode_resync_start(&t, 12));
 	assert_false(ctefs__inode_resync_start(&t, 12));
 	ctefs__inode_resync_done(&t, 12);

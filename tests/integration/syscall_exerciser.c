@@ -1822,6 +1822,38 @@ static void t_readdir(void)
 	for (int i = 0; i < nseen; i++)
 		free(seen[i]);
 
+	/* ".." names the directory's parent, also after the directory
+	 * moved (the old parent must not linger) */
+	{
+		struct stat p1, p2;
+		DIR *sd;
+		struct dirent *se;
+		ino_t dotdot = 0;
+
+		CHECK_OK(mkdir(P("up1"), 0755));
+		CHECK_OK(mkdir(P("up2"), 0755));
+		CHECK_OK(mkdir(P("up1/sub"), 0755));
+		if ((sd = opendir(P("up1/sub")))) { /* the kernel knows it */
+			while (readdir(sd))
+				;
+			closedir(sd);
+		}
+		CHECK_OK(rename(P("up1/sub"), P("up2/sub")));
+		CHECK_OK(stat(P("up1"), &p1));
+		CHECK_OK(stat(P("up2"), &p2));
+		REQUIRE(sd = opendir(P("up2/sub")), "opendir up2/sub");
+		while ((se = readdir(sd)))
+			if (!strcmp(se->d_name, ".."))
+				dotdot = se->d_ino;
+		closedir(sd);
+		CHECK(dotdot == p2.st_ino,
+		      ".. of a moved directory: ino %llu, parent %llu (old "
+		      "parent %llu)",
+		      (unsigned long long)dotdot,
+		      (unsigned long long)p2.st_ino,
+		      (unsigned long long)p1.st_ino);
+	}
+
 	/* rewinddir gives the same count */
 	rewinddir(d);
 	int again = 0;
