@@ -13,7 +13,16 @@
  * same workloads on the same file with plain pwrite/pread (O_DIRECT when the
  * device uses it; depths above 1 through a plain io_uring loop), run
  * alternately with the device's (best of SEQ_REPS / RAND_REPS kept for
- * both), the ratios bdev/raw, and a memcpy figure for the ram device.
+ * both), the ratios bdev/raw, and memcpy figures for the ram device (same
+ * direction and the same user buffers as each of its sequential workloads).
+ *
+ * File state: the paired runs overwrite written blocks on both sides (the
+ * whole file is written once first).  Before that, first writes into
+ * never-written (sparse) space are measured on their own: the device writes
+ * the first half of its file and pwrite the second half, alternating in
+ * FRESH_SLICE pieces, so both face holes under the same background load
+ * (file_seq_write_1m_fresh, raw_seq_write_1m_fresh and their ratio; one pass,
+ * the space is only fresh once).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -39,6 +48,8 @@
 #define SEQ_REPS  3
 #define SEQ_QD    4 /* the second sequential queue depth */
 #define RAND_REPS 2
+
+#define FRESH_SLICE (16 * MiB) /* alternation step of the fresh-space run */
 
 static double secs_per_test = 1.0;
 static double seq_cap_secs = 3.0;
@@ -441,33 +452,90 @@ static void print_figures(const char *prefix, const struct figures *f)
 	print(prefix, "randwrite_4k_qd32", f->rw_qd32, "IOPS");
 }
 
-/* memcpy with the ram device's access pattern: a 1 MiB source into a
- * touched arena of the device's size. */
-static double memcpy_bw(uint64_t size, const char *src)
-{
-	char *dst = mmap(NULL, size, PROT_READ | PROT_WRITE,
-	                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	double t0, t;
-	uint64_t off = 0;
+/* memcpy figures with the ram device's access patterns, one per workload */
+struct mc_figures {
+	double write, read;         /* one 1 MiB buffer */
+	double write_qd4, read_qd4; /* SEQ_QD buffers in turn */
+};
 
-	if (dst == MAP_FAILED)
+/*
+ * memcpy between 1 MiB pieces of a touched arena of the device's size and
+ * nbuf 1 MiB user buffers used in turn: into the arena (write) or out of it
+ * (read), as the device's sequential workloads do (queue depth 4 cycles
+ * through SEQ_QD buffers, which no longer stay in the CPU's cache).
+ */
+static double memcpy_bw(uint64_t size, char *bufs, int nbuf, bool read)
+{
+	char *arena = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	double t0, t;
+	uint64_t off = 0, i;
+
+	if (arena == MAP_FAILED)
 		die("memcpy buffer", -ENOMEM);
-	memset(dst, 2, size);
+	memset(arena, 2, size);
 	t0 = now_s();
-	for (;;) {
-		memcpy(dst + off % size, src, MiB);
+	for (i = 0;; i++) {
+		char *user = bufs + i % (uint64_t)nbuf * MiB;
+
+		if (read)
+			memcpy(user, arena + off % size, MiB);
+		else
+			memcpy(arena + off % size, user, MiB);
 		off += MiB;
 		t = now_s() - t0;
 		if (off >= 2 * size || t > seq_cap_secs)
 			break;
 	}
-	munmap(dst, size);
+	munmap(arena, size);
 	return (double)off / t / 1e6;
+}
+
+static void memcpy_run(uint64_t size, char *bufs, struct mc_figures *mc)
+{
+	mc->write = best(mc->write, memcpy_bw(size, bufs, 1, false));
+	mc->read = best(mc->read, memcpy_bw(size, bufs, 1, true));
+	mc->write_qd4 =
+	    best(mc->write_qd4, memcpy_bw(size, bufs, SEQ_QD, false));
+	mc->read_qd4 = best(mc->read_qd4, memcpy_bw(size, bufs, SEQ_QD, true));
 }
 
 static void ratio(const char *name, double a, double b)
 {
 	printf("%s %.2f x\n", name, b > 0 ? a / b : 0.0);
+}
+
+/*
+ * Sequential 1 MiB first writes into holes: the device into [0, half), raw
+ * pwrite into [half, 2 * half) of the same file, alternating FRESH_SLICE
+ * pieces.  MB/s for each into *dev_mbps and *raw_mbps.
+ */
+static void fresh_run(chi_pool_id id, int fd, uint64_t size, char *buf,
+                      double *dev_mbps, double *raw_mbps)
+{
+	uint64_t half = size / 2 / MiB * MiB, off, o, end;
+	double tdev = 0, traw = 0, t0;
+	int rc;
+
+	for (off = 0; off < half; off += FRESH_SLICE) {
+		end = off + FRESH_SLICE < half ? off + FRESH_SLICE : half;
+		t0 = now_s();
+		for (o = off; o + MiB <= end; o += MiB) {
+			rc = chi_bdev_write(id, o, buf, MiB);
+			if (rc)
+				die("fresh write", rc);
+		}
+		tdev += now_s() - t0;
+		t0 = now_s();
+		for (o = off; o + MiB <= end; o += MiB) {
+			if (pwrite(fd, buf, MiB, (off_t)(half + o)) !=
+			    (ssize_t)MiB)
+				die("raw fresh write", -errno);
+		}
+		traw += now_s() - t0;
+	}
+	*dev_mbps = (double)half / tdev / 1e6;
+	*raw_mbps = (double)half / traw / 1e6;
 }
 
 /* Write the whole device once (untimed) so later passes see allocated
@@ -499,7 +567,8 @@ int main(int argc, char **argv)
 	 * would take CPU from the worker doing the copy */
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned threads = ncpu > 2 ? (unsigned)(ncpu - 1) : 1;
-	double mc;
+	struct mc_figures mc;
+	double fresh_dev, fresh_raw;
 	char *bufs;
 	int rc, fd, flags, rep;
 
@@ -521,7 +590,8 @@ int main(int argc, char **argv)
 	memset(bufs, 0x5a, SEQ_QD * MiB);
 
 	/* before the runtime starts: no worker threads on the CPUs */
-	mc = memcpy_bw(size, bufs);
+	memset(&mc, 0, sizeof(mc));
+	memcpy_run(size, bufs, &mc);
 	snprintf(yaml, sizeof(yaml),
 	         "runtime:\n  num_threads: %u\n  queue_depth: 1024\n",
 	         threads ? threads : 1);
@@ -547,7 +617,7 @@ int main(int argc, char **argv)
 	/* sequential again, alternating with memcpy (same mapping kind as
 	 * the arena), best of each, so background load hurts both alike */
 	for (rep = 1; rep < SEQ_REPS; rep++) {
-		mc = best(mc, memcpy_bw(size, bufs));
+		memcpy_run(size, bufs, &mc);
 		ram.seq_write =
 		    best(ram.seq_write, bdev_seq(ram_id, true, size, bufs));
 		ram.seq_read =
@@ -558,11 +628,14 @@ int main(int argc, char **argv)
 		                        bdev_seq_qd(ram_id, false, size, bufs));
 	}
 	print_figures("ram", &ram);
-	print("memcpy", "1m", mc, "MB/s");
-	ratio("ram_seq_write_vs_memcpy", ram.seq_write, mc);
-	ratio("ram_seq_read_vs_memcpy", ram.seq_read, mc);
-	ratio("ram_seq_write_qd4_vs_memcpy", ram.seq_write_qd4, mc);
-	ratio("ram_seq_read_qd4_vs_memcpy", ram.seq_read_qd4, mc);
+	print("memcpy", "1m", mc.write, "MB/s");
+	print("memcpy", "1m_read", mc.read, "MB/s");
+	print("memcpy", "1m_4buf", mc.write_qd4, "MB/s");
+	print("memcpy", "1m_read_4buf", mc.read_qd4, "MB/s");
+	ratio("ram_seq_write_vs_memcpy", ram.seq_write, mc.write);
+	ratio("ram_seq_read_vs_memcpy", ram.seq_read, mc.read);
+	ratio("ram_seq_write_qd4_vs_memcpy", ram.seq_write_qd4, mc.write_qd4);
+	ratio("ram_seq_read_qd4_vs_memcpy", ram.seq_read_qd4, mc.read_qd4);
 	chi_bdev_destroy(ram_id);
 
 	/* file */
@@ -575,7 +648,6 @@ int main(int argc, char **argv)
 	rc = chi_bdev_create(&file_id, p.path, &p);
 	if (rc)
 		die("create file", rc);
-	prefill(file_id, size, bufs);
 	rc = chi_bdev_get_stats(file_id, &st);
 	if (rc)
 		die("stats", rc);
@@ -585,10 +657,14 @@ int main(int argc, char **argv)
 	fd = open(path, flags);
 	if (fd < 0)
 		die("open raw", -errno);
+	fresh_run(file_id, fd, size, bufs, &fresh_dev, &fresh_raw);
+	prefill(file_id, size, bufs);
 	paired_run(file_id, fd, size, bufs, &file, &raw);
 	close(fd);
 	print_figures("file", &file);
 	print_figures("raw", &raw);
+	print("file", "seq_write_1m_fresh", fresh_dev, "MB/s");
+	print("raw", "seq_write_1m_fresh", fresh_raw, "MB/s");
 	rc = chi_bdev_get_stats(file_id, &st);
 	if (!rc) {
 		print("file", "stats_read_lat", st.read_lat_us, "us");
@@ -598,6 +674,7 @@ int main(int argc, char **argv)
 	unlink(path);
 
 	ratio("file_seq_write_ratio", file.seq_write, raw.seq_write);
+	ratio("file_seq_write_fresh_ratio", fresh_dev, fresh_raw);
 	ratio("file_seq_read_ratio", file.seq_read, raw.seq_read);
 	ratio("file_seq_write_qd4_ratio", file.seq_write_qd4,
 	      raw.seq_write_qd4);

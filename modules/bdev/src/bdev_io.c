@@ -29,6 +29,20 @@
  * Short transfers resubmit the remainder (through the buffered descriptor,
  * since the remainder may be unaligned); -EAGAIN and -EINTR resubmit.
  *
+ * Fresh space is not preallocated.  The file is sparse; on ext4 an O_DIRECT
+ * write into a hole cannot be issued without blocking (allocation takes the
+ * inode lock exclusively), so io_uring passes it to an io-wq thread, one
+ * thread hop more.  Fallocating 16 MiB regions (through the ring) on the
+ * first write into each was measured against that: 1 MiB writes at queue
+ * depth 1 into fresh space, interleaved with pwrite into a sparse file,
+ * three pairs of runs on a 2-CPU VM: 776/862/868 MB/s sparse (0.70/0.89/0.90
+ * of pwrite), 815/884/874 MB/s preallocated (0.85/0.82/0.87); whole-file
+ * fallocate likewise stayed within the noise.  The writes still have to
+ * convert unwritten extents when they complete, which costs what the
+ * allocation did, so the gain (a few per cent at most) does not pay for
+ * disk space taken before it is written.  Overwrites run at ~1.3x the speed
+ * of first writes either way.
+ *
  * Teardown: a ring can only be unwatched by its own worker, and device
  * destruction runs on one worker.  So the destroying worker tears down its
  * own ring, and rings of other workers are marked dead and queued on a
