@@ -43,6 +43,7 @@
 #include <stdbool.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -459,6 +460,8 @@ static int wait_thread(chi_task *t)
 				start = now;
 			else if (now - start > chi__rt.wait_spin_ns)
 				break;
+			/* the worker may need this CPU to finish the task */
+			sched_yield();
 		}
 		chi__cpu_relax();
 	}

@@ -317,8 +317,10 @@ static void *worker_main(void *arg)
 			continue;
 		}
 		if (chi__now_ns() - idle_since < chi__rt.idle_spin_ns) {
-			for (int i = 0; i < 32; i++)
-				chi__cpu_relax();
+			/* give the CPU to whatever else is runnable here (the
+			 * client whose request we wait for, often): spinning
+			 * on a shared CPU delays it by the whole budget */
+			sched_yield();
 			continue;
 		}
 		worker_sleep(w);
