@@ -76,6 +76,9 @@ int bdev__parse_params(const chi_conf_node *entry, void **out_params,
 int bdev__io(struct bdev__dev *dev, bool write, uint64_t offset, void *buf,
              uint64_t len);
 
+/* Plain pread/pwrite on the buffered descriptor (no io_uring at all). */
+int bdev__io_plain(struct bdev__dev *dev, bool write, uint64_t offset,
+                   char *buf, uint64_t len);
 /* fdatasync the file through this worker's ring. */
 int bdev__io_sync(struct bdev__dev *dev);
 

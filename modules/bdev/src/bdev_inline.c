@@ -326,28 +326,6 @@ static int run(struct bdev__dev *dev, struct tring *r, bool write,
 	return err;
 }
 
-/* pread/pwrite when io_uring cannot be used at all. */
-static int plain_io(struct bdev__dev *dev, bool write, uint64_t off,
-                    char *buf, uint64_t len)
-{
-	while (len) {
-		ssize_t n = write
-		                ? pwrite(dev->fd_buffered, buf, len, (off_t)off)
-		                : pread(dev->fd_buffered, buf, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		off += (uint64_t)n;
-		buf += n;
-		len -= (uint64_t)n;
-	}
-	return 0;
-}
-
 int bdev__io_inline(struct bdev__dev *dev, bool write, uint64_t offset,
                     void *buf, uint64_t len)
 {
@@ -362,7 +340,7 @@ int bdev__io_inline(struct bdev__dev *dev, bool write, uint64_t offset,
 		if (rc != -ENOSYS && rc != -EPERM)
 			return chi_error_set(rc, "bdev: %s: io_uring: %s",
 			                     dev->params.path, strerror(-rc));
-		return plain_io(dev, write, offset, buf, len);
+		return bdev__io_plain(dev, write, offset, buf, len);
 	}
 	rc = run(dev, r, write, offset, buf, len, &broken);
 	r->bounce_busy = 0;

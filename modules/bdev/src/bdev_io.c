@@ -561,7 +561,7 @@ static int run_request(struct bdev__dev *dev, struct bdev__ring *r,
 }
 
 /* Plain pread/pwrite when the process cannot use io_uring at all. */
-static int sync_io(struct bdev__dev *dev, bool write, uint64_t off, char *buf,
+int bdev__io_plain(struct bdev__dev *dev, bool write, uint64_t off, char *buf,
                    uint64_t len)
 {
 	while (len) {
@@ -601,7 +601,7 @@ int bdev__io(struct bdev__dev *dev, bool write, uint64_t offset, void *buf,
 			         "%s: io_uring unavailable (%s): using "
 			         "pread/pwrite, which blocks the worker",
 			         dev->params.path, strerror(-rc));
-		return sync_io(dev, write, offset, buf, len);
+		return bdev__io_plain(dev, write, offset, buf, len);
 	}
 	if (rc)
 		return rc;
