@@ -72,6 +72,17 @@ int bdev__parse_params(const chi_conf_node *entry, void **out_params,
 
 /* ---- I/O engine (bdev_io.c); called from tasks on workers ---- */
 
+#define BDEV_CHUNK (256u << 10) /* largest segment of a request */
+
+/*
+ * How a request cuts its next segment at device offset off with lim bytes
+ * left: with O_DIRECT the unaligned head and tail go through the buffered
+ * descriptor and the aligned middle through the O_DIRECT one (*direct),
+ * in pieces of at most BDEV_CHUNK.  Returns the segment's length.
+ */
+uint64_t bdev__cut(const struct bdev__dev *dev, uint64_t off, uint64_t lim,
+                   bool *direct);
+
 /* Read or write len bytes at offset through this worker's ring. */
 int bdev__io(struct bdev__dev *dev, bool write, uint64_t offset, void *buf,
              uint64_t len);

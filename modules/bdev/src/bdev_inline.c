@@ -41,7 +41,6 @@
 #include "bdev_i.h"
 
 #define RING_DEPTH 16          /* segments in flight per request */
-#define CHUNK      (256u << 10) /* largest segment */
 #define BOUNCES    4            /* aligned bounce buffers per ring */
 #define POOL_MAX   64
 
@@ -59,7 +58,7 @@ struct tring {
 	struct io_uring ring;
 	pid_t pid;              /* process that made it */
 	struct tring *next;     /* free list */
-	char *bounce[BOUNCES];  /* CHUNK bytes each, made on first need */
+	char *bounce[BOUNCES];  /* BDEV_CHUNK bytes each, made on first need */
 	uint32_t bounce_align;  /* their alignment */
 	uint32_t bounce_busy;   /* bit i: bounce[i] in use */
 };
@@ -164,7 +163,7 @@ static int bounce_get(struct tring *r, uint32_t align)
 		if (!r->bounce[i]) {
 			void *p = NULL;
 
-			if (posix_memalign(&p, align, CHUNK))
+			if (posix_memalign(&p, align, BDEV_CHUNK))
 				return -1;
 			r->bounce[i] = p;
 		}
@@ -182,31 +181,22 @@ static bool plan(struct bdev__dev *dev, struct tring *r, bool write,
                  char *buf, uint64_t start, uint64_t *pos, uint64_t end,
                  struct tseg *s)
 {
-	uint64_t align = dev->params.alignment, off = *pos, lim = end - off;
+	uint64_t align = dev->params.alignment, off = *pos;
 	char *user = buf + (off - start);
 
 	memset(s, 0, sizeof(*s));
 	s->off = off;
 	s->buf = user;
 	s->bounce = -1;
-	if (dev->direct && off % align) {
-		s->len = align - off % align < lim ? align - off % align : lim;
-	} else if (dev->direct && lim >= align) {
-		s->len = lim / align * align;
-		if (s->len > CHUNK)
-			s->len = CHUNK;
-		s->direct = true;
-		if ((uintptr_t)user % align) {
-			s->bounce = bounce_get(r, (uint32_t)align);
-			if (s->bounce < 0)
-				return false;
-			s->buf = r->bounce[s->bounce];
-			s->user = user;
-			if (write)
-				memcpy(s->buf, user, s->len);
-		}
-	} else {
-		s->len = lim < CHUNK ? lim : CHUNK;
+	s->len = bdev__cut(dev, off, end - off, &s->direct);
+	if (s->direct && (uintptr_t)user % align) {
+		s->bounce = bounce_get(r, (uint32_t)align);
+		if (s->bounce < 0)
+			return false;
+		s->buf = r->bounce[s->bounce];
+		s->user = user;
+		if (write)
+			memcpy(s->buf, user, s->len);
 	}
 	*pos += s->len;
 	return true;

@@ -69,7 +69,6 @@
 #include "chimaera/sys/worker.h"
 #include "bdev_i.h"
 
-#define BDEV_CHUNK      (256u << 10) /* largest segment */
 #define TASK_SEGS       32           /* segments one task keeps in flight */
 #define RING_BOUNCE_MAX 8            /* bounce buffers per ring */
 
@@ -384,42 +383,46 @@ struct io_plan {
  * Plan the next segment at plan->next into seg.  Returns 0, or -EAGAIN when
  * it needs a bounce buffer and none is free (nothing consumed).
  */
+uint64_t bdev__cut(const struct bdev__dev *dev, uint64_t off, uint64_t lim,
+                   bool *direct)
+{
+	uint64_t align = dev->params.alignment, len;
+
+	*direct = false;
+	if (dev->direct && off % align) {
+		/* unaligned head */
+		len = align - off % align;
+		return len < lim ? len : lim;
+	}
+	if (dev->direct && lim >= align) {
+		len = lim / align * align;
+		*direct = true;
+		return len < BDEV_CHUNK ? len : BDEV_CHUNK;
+	}
+	/* buffered chunk, or the unaligned tail */
+	return lim < BDEV_CHUNK ? lim : BDEV_CHUNK;
+}
+
 static int plan_next(struct io_plan *plan, struct bdev__ring *r,
                      struct io_seg *seg)
 {
 	struct bdev__dev *dev = plan->dev;
-	uint64_t align = dev->params.alignment, off = plan->next, len, lim;
+	uint64_t off = plan->next;
 	char *user = plan->buf + (off - plan->start);
 
 	seg->op = plan->op;
 	seg->off = off;
 	seg->done = 0;
 	seg->user = NULL;
-	seg->direct = false;
-	lim = plan->end - off;
-	if (dev->direct && off % align) {
-		/* unaligned head */
-		len = align - off % align;
-		seg->len = len < lim ? len : lim;
-		seg->buf = user;
-	} else if (dev->direct && lim >= align) {
-		len = lim / align * align;
-		seg->len = len < BDEV_CHUNK ? len : BDEV_CHUNK;
-		seg->direct = true;
-		if ((uintptr_t)user % align) {
-			seg->buf = bounce_get(r);
-			if (!seg->buf)
-				return -EAGAIN;
-			seg->user = user;
-			if (seg->op == SEG_WRITE)
-				memcpy(seg->buf, user, seg->len);
-		} else {
-			seg->buf = user;
-		}
-	} else {
-		/* buffered chunk, or the unaligned tail */
-		seg->len = lim < BDEV_CHUNK ? lim : BDEV_CHUNK;
-		seg->buf = user;
+	seg->buf = user;
+	seg->len = bdev__cut(dev, off, plan->end - off, &seg->direct);
+	if (seg->direct && (uintptr_t)user % dev->params.alignment) {
+		seg->buf = bounce_get(r);
+		if (!seg->buf)
+			return -EAGAIN;
+		seg->user = user;
+		if (seg->op == SEG_WRITE)
+			memcpy(seg->buf, user, seg->len);
 	}
 	plan->next += seg->len;
 	return 0;
