@@ -79,6 +79,7 @@ struct ctefs_inode {
 	int wb_inflight;      /* write-backs being written to CTE */
 	bool dir_score_known; /* dir_score below is loaded */
 	double dir_score;     /* directories: default score, < 0 = none */
+	bool multilinked;     /* a reply showed it with st_nlink > 1 */
 	struct ctefs_inode *next;
 };
 
@@ -112,8 +113,15 @@ bool ctefs__inode_mark_orphan(struct ctefs_itable *t, cte_id id);
 /* Note a data write; ctefs__inode_take_written() returns and clears it. */
 void ctefs__inode_mark_written(struct ctefs_itable *t, cte_id id);
 bool ctefs__inode_take_written(struct ctefs_itable *t, cte_id id);
-/* Remember attributes seen in a reply (mode, gid). */
+/* Remember attributes seen in a reply (mode, gid, and a link count above
+ * one on a non-directory: see ctefs__inode_multilinked). */
 void ctefs__inode_note_attr(struct ctefs_itable *t, const cte_attr *a);
+/*
+ * True when a reply has shown the kernel this non-directory with more than
+ * one name while it held the inode (the mark lasts until FORGET removes
+ * the entry).  Listings leave such inodes' attributes out: see do_readdir.
+ */
+bool ctefs__inode_multilinked(struct ctefs_itable *t, cte_id id);
 /* Cached mode and gid; false if the inode has no entry/unknown. */
 bool ctefs__inode_cached(struct ctefs_itable *t, cte_id id, uint32_t *mode,
                          uint32_t *gid);
@@ -170,7 +178,7 @@ struct ctefs_opts {
 	bool debug;
 	bool single_thread;
 	bool writeback; /* -o no_writeback turns it off */
-	int readdirplus; /* -1: default (only without writeback), 0/1 forced */
+	bool readdirplus; /* -o no_readdirplus turns it off */
 	bool read_only; /* -o ro (for -o remount) */
 	/* negotiate FUSE_HANDLE_KILLPRIV_V2 (default; -o no_killpriv_v2) */
 	bool killpriv_v2;

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "ctefs_i.h"
 
@@ -159,8 +160,23 @@ void ctefs__inode_note_attr(struct ctefs_itable *t, const cte_attr *a)
 	if (e) {
 		e->mode = a->mode;
 		e->gid = a->gid;
+		if (a->nlink > 1 && !S_ISDIR(a->mode))
+			e->multilinked = true;
 	}
 	pthread_mutex_unlock(&s->lock);
+}
+
+bool ctefs__inode_multilinked(struct ctefs_itable *t, cte_id id)
+{
+	struct ctefs_stripe *s = stripe_of(t, id);
+	struct ctefs_inode *e;
+	bool yes;
+
+	pthread_mutex_lock(&s->lock);
+	e = find(s, id);
+	yes = e && e->multilinked;
+	pthread_mutex_unlock(&s->lock);
+	return yes;
 }
 
 bool ctefs__inode_cached(struct ctefs_itable *t, cte_id id, uint32_t *mode,

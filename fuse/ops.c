@@ -312,26 +312,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
-	/*
-	 * READDIRPLUS together with the write-back cache leaves the kernel
-	 * with a stale st_nlink of 0 now and then (measured: the exerciser's
-	 * stress test, threads doing link+unlink and rename while others
-	 * list, failed link(2) with ENOENT in 23 of 120 runs; with READDIRPLUS
-	 * off 0 of 20+).  The cause is a kernel race (traced with the daemon
-	 * instrumented): our unlink reply and a listing reply that already
-	 * shows the new link count (1) are written in that order, but the
-	 * lister's task applies its attributes (nlink 1: newer than anything
-	 * the kernel changed, so its attr_version check lets it through)
-	 * before the unlinking task gets to fuse_entry_unlinked(), which then
-	 * drops the cached count by one more, to 0; vfs_link() refuses an
-	 * inode with i_nlink 0.  No order of our replies closes the window,
-	 * only leaving attributes out of listings for a while after every
-	 * unlink, a timing guess; so listings carry attributes only when
-	 * write-back is off, unless -o readdirplus forces them.
-	 */
-	if ((conn->capable & FUSE_CAP_READDIRPLUS) &&
-	    (fs->opts.readdirplus == 1 ||
-	     (fs->opts.readdirplus == -1 && !fs->opts.writeback)))
+	/* Listings carry attributes (see listed_bare for the entries that
+	 * do not); -o no_readdirplus turns that off. */
+	if ((conn->capable & FUSE_CAP_READDIRPLUS) && fs->opts.readdirplus)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	else
 		conn->want &= ~FUSE_CAP_READDIRPLUS;
@@ -1133,6 +1116,31 @@ static size_t add_dot(fuse_req_t req, char *buf, size_t room, const char *name,
 	return fuse_add_direntry(req, buf, room, name, &e.attr, next);
 }
 
+/*
+ * Whether a READDIRPLUS entry goes out without attributes (node id 0: the
+ * kernel then shows the name and type and looks the entry up when asked).
+ *
+ * The kernel lowers a cached st_nlink by itself when an unlink or a rename
+ * over a name returns (fuse_entry_unlinked).  A listing reply that already
+ * shows the new count can be applied just before that, since its
+ * attr_version guard only refuses replies older than a local change; the
+ * count then ends one too low, and at 0 link(2) fails with ENOENT
+ * (measured: the exerciser's stress test, 8 of 40 runs, traced in the
+ * daemon).  Only an inode that still has a name after losing one can be
+ * listed in that window, i.e. a non-directory that has had several names.
+ * So such an entry's attributes are left out of listings while the kernel
+ * may have seen it with several (ctefs__inode_multilinked), and whenever
+ * it has several now.  Lookup and getattr replies keep a narrower form of
+ * the same window (a lookup of the other name exactly then); the kernel
+ * gives a daemon no way to close it.
+ */
+static bool listed_bare(struct ctefs *fs, const cte_attr *a)
+{
+	if (S_ISDIR(a->mode))
+		return false;
+	return a->nlink > 1 || ctefs__inode_multilinked(&fs->itab, a->id);
+}
+
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        bool plus)
 {
@@ -1179,7 +1187,11 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			off_t next = (off_t)(d->next_cookie + DOT_COOKIES);
 			struct fuse_entry_param e;
 
+			bool bare = plus && listed_bare(fs, &d->attr);
+
 			fill_entry(fs, &d->attr, &e);
+			if (bare)
+				e.ino = 0; /* name and type only */
 			if (plus)
 				need = fuse_add_direntry_plus(
 				    req, buf + used, size - used, d->name, &e,
@@ -1190,7 +1202,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 				                         &e.attr, next);
 			if (need > size - used)
 				goto out; /* full: the next call resumes */
-			if (plus) {
+			if (plus && !bare) {
 				ctefs__inode_ref(&fs->itab, d->id, 1);
 				ctefs__inode_note_attr(&fs->itab, &d->attr);
 			}

@@ -130,9 +130,9 @@ static int parse_o(struct ctefs_opts *o, const char *list, bool *remount)
 		} else if (strcmp(opt, "killpriv_v2") == 0) {
 			o->killpriv_v2 = true;
 		} else if (strcmp(opt, "readdirplus") == 0) {
-			o->readdirplus = 1;
+			o->readdirplus = true;
 		} else if (strcmp(opt, "no_readdirplus") == 0) {
-			o->readdirplus = 0;
+			o->readdirplus = false;
 		} else if (strncmp(opt, "attr_timeout=", 13) == 0) {
 			ret = parse_seconds(opt, opt + 13, &o->attr_timeout);
 		} else if (strncmp(opt, "entry_timeout=", 14) == 0) {
@@ -203,7 +203,7 @@ int ctefs__parse_args(struct ctefs_opts *o, int argc, char **argv)
 	memset(o, 0, sizeof(*o));
 	o->writeback = true;
 	o->killpriv_v2 = true;
-	o->readdirplus = -1;
+	o->readdirplus = true;
 	o->dirty_ratio = CTEFS_DEFAULT_DIRTY_RATIO;
 	o->attr_timeout = CTEFS_DEFAULT_TIMEOUT;
 	o->entry_timeout = CTEFS_DEFAULT_TIMEOUT;

@@ -1760,6 +1760,84 @@ static void t_stress(void)
 		       nl == NL ? args[4].ops + args[5].ops : 0);
 }
 
+struct relink_arg {
+	atomic_int *stop;
+	long listings;
+};
+
+static void *relink_lister(void *p)
+{
+	struct relink_arg *a = p;
+	const char *dirs[2] = {"a", "b"};
+
+	while (!atomic_load(a->stop)) {
+		for (int i = 0; i < 2; i++) {
+			char path[PATH_MAX];
+			DIR *d = opendir(path_of(path, dirs[i]));
+			if (!d) {
+				fail_at(__FILE__, __LINE__, errno, "opendir");
+				return NULL;
+			}
+			while (readdir(d))
+				;
+			closedir(d);
+			a->listings++;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * A file moved between two directories by link+unlink while another
+ * thread lists both: every link(2) must succeed.  With attributes in
+ * listings, a listing applied just before the kernel lowers its cached
+ * link count for an unlink left the count at 0, and link(2) then failed
+ * with ENOENT (see listed_bare in fuse/ops.c).
+ */
+static void t_relink_listing(void)
+{
+	enum { ROUNDS = 1500 };
+	struct relink_arg arg;
+	atomic_int stop = 0;
+	pthread_t th;
+	struct stat st;
+	long r;
+
+	REQUIRE_OK(mkdir(P("a"), 0755));
+	REQUIRE_OK(mkdir(P("b"), 0755));
+	REQUIRE_OK(make_file(P("a/f"), 100, 7));
+	arg = (struct relink_arg){&stop, 0};
+	REQUIRE(pthread_create(&th, NULL, relink_lister, &arg) == 0,
+	        "pthread_create");
+	for (r = 0; r < ROUNDS; r++) {
+		const char *from = r % 2 ? "b/f" : "a/f";
+		const char *to = r % 2 ? "a/f" : "b/f";
+		if (link(P(from), P(to)) < 0) {
+			fail_at(__FILE__, __LINE__, errno,
+			        "round %ld: link %s -> %s", r, from, to);
+			break;
+		}
+		if (unlink(P(from)) < 0) {
+			fail_at(__FILE__, __LINE__, errno,
+			        "round %ld: unlink %s", r, from);
+			break;
+		}
+	}
+	atomic_store(&stop, 1);
+	pthread_join(th, NULL);
+	const char *last = r % 2 ? "b/f" : "a/f";
+	if (r == ROUNDS) {
+		CHECK(lstat(P(last), &st) == 0 && st.st_nlink == 1,
+		      "%s: nlink %ld after the rounds, want 1", last,
+		      (long)st.st_nlink);
+		CHECK(file_has_pattern(P(last), 100, 7), "%s: data changed",
+		      last);
+	}
+	if (verbose)
+		printf("     relink_listing: %ld rounds, %ld listings\n", r,
+		       arg.listings);
+}
+
 static int name_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -2594,6 +2672,7 @@ static const struct test tests[] = {
     {"threads", t_threads},
     {"append_procs", t_append_procs},
     {"stress", t_stress},
+    {"relink_listing", t_relink_listing},
 };
 
 static void on_alarm(int sig)
