@@ -75,13 +75,16 @@ static struct bdev__wstats *my_stats(struct bdev__dev *dev)
 	return &dev->stats[w];
 }
 
+/* A compare-and-swap loop: the slot for calls off the workers is updated
+ * by several client threads at once, and none of their samples is lost. */
 static void ewma(_Atomic double *avg, double sample)
 {
-	double old = atomic_load_explicit(avg, memory_order_relaxed);
+	double old = atomic_load_explicit(avg, memory_order_relaxed), next;
 
-	atomic_store_explicit(
-	    avg, old == 0 ? sample : old + EWMA_WEIGHT * (sample - old),
-	    memory_order_relaxed);
+	do {
+		next = old == 0 ? sample : old + EWMA_WEIGHT * (sample - old);
+	} while (!atomic_compare_exchange_weak_explicit(
+	    avg, &old, next, memory_order_relaxed, memory_order_relaxed));
 }
 
 static void add_u64(_Atomic uint64_t *v, uint64_t n, bool shared)
