@@ -149,7 +149,7 @@ static void detach_stdio(void)
 	}
 }
 
-#define READ_AHEAD_KB 1024
+#define READ_AHEAD_KB 8192
 
 /* Raise the mount's bdi setting `name` to at least `value`. */
 static void bdi_raise(const struct stat *st, const char *name,
@@ -181,7 +181,13 @@ static void bdi_raise(const struct stat *st, const char *name,
  * and only after INIT (the INIT reply would lower read-ahead again), so a
  * short-lived thread waits for INIT and sets them:
  *   read_ahead_kb  the kernel reads ahead at most 128 KiB on a FUSE mount;
- *                  1 MiB read requests double sequential reads.
+ *                  1 MiB read requests double sequential reads, and a
+ *                  window of 8 MiB (what Debian gives a virtio disk) keeps
+ *                  several in flight: 1 MiB reads of a cold 512 MiB file,
+ *                  4 alternating runs: 436-680 MiB/s at 1 MiB, 520-681 at
+ *                  8 MiB (mean +11%); random 4 KiB reads stay 4 KiB
+ *                  requests (the kernel grows the window only on
+ *                  sequential hits).
  *   max_ratio      the kernel lets a FUSE mount hold 1% of the system's
  *                  dirty-page limit (strictly); past that every writer is
  *                  throttled to the rate pages are written back, one FUSE
