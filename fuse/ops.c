@@ -103,36 +103,60 @@ static void reply_attr(fuse_req_t req, struct ctefs *fs, const cte_attr *a)
 	fuse_reply_attr(req, &st, fs->opts.attr_timeout);
 }
 
-/* Per-thread I/O buffer, freed by the key's destructor at thread exit. */
+/*
+ * Per-thread read buffer, freed by the key's destructor at thread exit.
+ * Page-aligned, so that O_DIRECT file tiers read straight into it: an
+ * unaligned buffer sent every read through bdev's bounce buffers, a 1 MiB
+ * memcpy per request (10% of the daemon's time in sequential reads).
+ */
 static pthread_key_t buf_key;
 static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
 
+#define BUF_ALIGN 4096
+
 struct thread_buf {
 	size_t cap;
-	char data[];
+	char *data; /* BUF_ALIGN-aligned */
 };
+
+static void buf_free(void *p)
+{
+	struct thread_buf *b = p;
+
+	if (b) {
+		free(b->data);
+		free(b);
+	}
+}
 
 static void buf_key_create(void)
 {
-	pthread_key_create(&buf_key, free);
+	pthread_key_create(&buf_key, buf_free);
 }
 
 static char *thread_buf(size_t size)
 {
 	struct thread_buf *b;
+	void *data;
 
 	pthread_once(&buf_once, buf_key_create);
 	b = pthread_getspecific(buf_key);
 	if (b && b->cap >= size)
 		return b->data;
-	free(b);
+	if (!b) {
+		b = calloc(1, sizeof(*b));
+		if (!b)
+			return NULL;
+		pthread_setspecific(buf_key, b);
+	}
 	if (size < READ_CHUNK)
 		size = READ_CHUNK;
-	b = malloc(sizeof(*b) + size);
-	if (b)
-		b->cap = size;
-	pthread_setspecific(buf_key, b);
-	return b ? b->data : NULL;
+	if (posix_memalign(&data, BUF_ALIGN, size))
+		return NULL; /* keeps the smaller buffer it had */
+	free(b->data);
+	b->data = data;
+	b->cap = size;
+	return b->data;
 }
 
 /* Is the caller in group gid (primary or supplementary)? */
