@@ -20,52 +20,14 @@
  * its own descriptor, then the main thread verifies the whole file after all
  * have been joined.  Failures inside threads are counted atomically.
  */
-#define _GNU_SOURCE
-#include <dirent.h>
-#include <grp.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdatomic.h>
-#include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/file.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <sys/statvfs.h>
-#include <sys/syscall.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <sys/xattr.h>
-#include <time.h>
-#include <unistd.h>
-#include <linux/falloc.h>
-#include <linux/fs.h>
+#include "sx_i.h"
 
-#ifndef RENAME_NOREPLACE
-#define RENAME_NOREPLACE (1 << 0)
-#endif
-#ifndef RENAME_EXCHANGE
-#define RENAME_EXCHANGE (1 << 1)
-#endif
+const char *cur_test;
+atomic_int cur_failures;
+int verbose;
+char base_dir[PATH_MAX];
 
-#define MIB (1024 * 1024)
-
-static const char *cur_test;
-static atomic_int cur_failures;
-static int verbose;
-static char base_dir[PATH_MAX];
-
-static void fail_at(const char *file, int line, int err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void fail_at(const char *file, int line, int err, const char *fmt, ...)
+void fail_at(const char *file, int line, int err, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -88,72 +50,17 @@ static void fail_at(const char *file, int line, int err, const char *fmt, ...)
 	funlockfile(stdout);
 }
 
-/* CHECK: a condition; on failure report it with the errno it left (0 when
- * the failure was a wrong value, not a failed call). */
-#define CHECK(cond, ...)                                                       \
-	do {                                                                   \
-		errno = 0;                                                     \
-		int check_ok__ = !!(cond);                                     \
-		int check_errno__ = errno;                                     \
-		if (!check_ok__)                                               \
-			fail_at(__FILE__, __LINE__, check_errno__,             \
-			        __VA_ARGS__);                                  \
-	} while (0)
-
-/* REQUIRE: as CHECK, but the test cannot go on without it. */
-#define REQUIRE(cond, ...)                                                     \
-	do {                                                                   \
-		errno = 0;                                                     \
-		int check_ok__ = !!(cond);                                     \
-		int check_errno__ = errno;                                     \
-		if (!check_ok__) {                                             \
-			fail_at(__FILE__, __LINE__, check_errno__,             \
-			        __VA_ARGS__);                                  \
-			return;                                                \
-		}                                                              \
-	} while (0)
-
-/* CHECK_OK: a call returning 0 (or >= 0) on success, -1 and errno. */
-#define CHECK_OK(call)   CHECK((call) >= 0, "%s", #call)
-#define REQUIRE_OK(call) REQUIRE((call) >= 0, "%s", #call)
-
-/* CHECK_ERR: a call that must fail with a given errno. */
-#define CHECK_ERR(call, want)                                                  \
-	do {                                                                   \
-		errno = 0;                                                     \
-		long check_ret__ = (long)(call);                               \
-		int check_err__ = errno;                                       \
-		if (check_ret__ != -1 || check_err__ != (want))                \
-			fail_at(__FILE__, __LINE__, 0,                         \
-			        "%s: expected -1/%s, got %ld/%s", #call,       \
-			        strerrorname_np(want), check_ret__,            \
-			        check_ret__ == -1 && check_err__               \
-			            ? strerrorname_np(check_err__)             \
-			            : "no error");                             \
-	} while (0)
-
-#define CHECK_EQ_LL(what, want, got)                                           \
-	do {                                                                   \
-		long long w__ = (long long)(want), g__ = (long long)(got);     \
-		if (w__ != g__)                                                \
-			fail_at(__FILE__, __LINE__, 0,                         \
-			        "%s: expected %lld, got %lld", what, w__,      \
-			        g__);                                          \
-	} while (0)
-
 /* ---------------------------------------------------------------------- */
 /* small helpers */
 
-static char *path_of(char *buf, const char *name)
+char *path_of(char *buf, const char *name)
 {
 	if (snprintf(buf, PATH_MAX, "%s/%s", base_dir, name) >= PATH_MAX)
 		abort(); /* only t_deep_path builds long paths, by hand */
 	return buf;
 }
 
-#define P(name) path_of((char[PATH_MAX]){0}, name)
-
-static uint8_t pattern_byte(uint64_t off, uint32_t seed)
+uint8_t pattern_byte(uint64_t off, uint32_t seed)
 {
 	uint64_t x = off * 0x9E3779B97F4A7C15ull + seed;
 
@@ -161,15 +68,15 @@ static uint8_t pattern_byte(uint64_t off, uint32_t seed)
 	return (uint8_t)(x ^ (x >> 11));
 }
 
-static void fill_pattern(uint8_t *buf, size_t len, uint64_t off, uint32_t seed)
+void fill_pattern(uint8_t *buf, size_t len, uint64_t off, uint32_t seed)
 {
 	for (size_t i = 0; i < len; i++)
 		buf[i] = pattern_byte(off + i, seed);
 }
 
 /* Index of the first byte not matching the pattern, or -1. */
-static long check_pattern(const uint8_t *buf, size_t len, uint64_t off,
-                          uint32_t seed)
+long check_pattern(const uint8_t *buf, size_t len, uint64_t off,
+                   uint32_t seed)
 {
 	for (size_t i = 0; i < len; i++)
 		if (buf[i] != pattern_byte(off + i, seed))
@@ -177,7 +84,7 @@ static long check_pattern(const uint8_t *buf, size_t len, uint64_t off,
 	return -1;
 }
 
-static long first_nonzero(const uint8_t *buf, size_t len)
+long first_nonzero(const uint8_t *buf, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
 		if (buf[i])
@@ -185,7 +92,7 @@ static long first_nonzero(const uint8_t *buf, size_t len)
 	return -1;
 }
 
-static ssize_t write_full(int fd, const void *buf, size_t len, off_t off)
+ssize_t write_full(int fd, const void *buf, size_t len, off_t off)
 {
 	size_t done = 0;
 
@@ -204,7 +111,7 @@ static ssize_t write_full(int fd, const void *buf, size_t len, off_t off)
 	return (ssize_t)done;
 }
 
-static ssize_t read_full(int fd, void *buf, size_t len, off_t off)
+ssize_t read_full(int fd, void *buf, size_t len, off_t off)
 {
 	size_t done = 0;
 
@@ -224,7 +131,7 @@ static ssize_t read_full(int fd, void *buf, size_t len, off_t off)
 }
 
 /* Create NAME holding LEN pattern bytes (seed SEED); returns 0 or -1. */
-static int make_file(const char *path, size_t len, uint32_t seed)
+int make_file(const char *path, size_t len, uint32_t seed)
 {
 	uint8_t *buf = malloc(len ? len : 1);
 	int fd, ret = -1;
@@ -244,7 +151,7 @@ static int make_file(const char *path, size_t len, uint32_t seed)
 }
 
 /* 1 when PATH holds exactly LEN pattern bytes of SEED. */
-static int file_has_pattern(const char *path, size_t len, uint32_t seed)
+int file_has_pattern(const char *path, size_t len, uint32_t seed)
 {
 	uint8_t *buf = malloc(len + 1);
 	int fd, ok = 0;
@@ -260,6 +167,25 @@ static int file_has_pattern(const char *path, size_t len, uint32_t seed)
 	free(buf);
 	return ok;
 }
+
+int count_entries(const char *path, int *dups)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	int n = 0;
+
+	*dups = 0;
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* ---------------------------------------------------------------------- */
+/* the tests */
 
 static int ts_after(struct timespec a, struct timespec b)
 {
@@ -280,26 +206,7 @@ static void nap(void)
 	nanosleep(&t, NULL);
 }
 
-static int count_entries(const char *path, int *dups)
-{
-	DIR *d = opendir(path);
-	struct dirent *e;
-	int n = 0;
-
-	*dups = 0;
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			n++;
-	closedir(d);
-	return n;
-}
-
-/* ---------------------------------------------------------------------- */
-/* the tests */
-
-static void t_open_flags(void)
+void t_open_flags(void)
 {
 	char buf[64];
 	struct stat st;
@@ -362,7 +269,7 @@ static void t_open_flags(void)
 	CHECK_ERR(mknod(P("node"), S_IFREG | 0640, 0), EEXIST);
 }
 
-static void t_read_write(void)
+void t_read_write(void)
 {
 	enum { LEN = 3 * MIB + 123 };
 	uint8_t *buf = malloc(LEN), *rd = malloc(LEN);
@@ -444,7 +351,7 @@ static void t_read_write(void)
 	free(rd);
 }
 
-static void t_sparse(void)
+void t_sparse(void)
 {
 	uint8_t *rd = malloc(4 * MIB);
 	struct stat st;
@@ -486,7 +393,7 @@ static void t_sparse(void)
 	free(rd);
 }
 
-static void t_truncate(void)
+void t_truncate(void)
 {
 	uint8_t *rd = malloc(2 * MIB);
 	struct stat st;
@@ -530,7 +437,7 @@ static void t_truncate(void)
 	free(rd);
 }
 
-static void t_stat(void)
+void t_stat(void)
 {
 	struct stat st, st2;
 	int fd;
@@ -572,7 +479,7 @@ static void t_stat(void)
 	CHECK_ERR(stat(P("f/x"), &st), ENOTDIR);
 }
 
-static void t_times(void)
+void t_times(void)
 {
 	struct stat a, b;
 	struct timespec ts[2];
@@ -687,7 +594,7 @@ static void t_times(void)
 	      "ctime changes on link");
 }
 
-static void t_chmod_chown(void)
+void t_chmod_chown(void)
 {
 	struct stat st;
 	int fd;
@@ -731,7 +638,7 @@ static void t_chmod_chown(void)
 
 /* As another user (nobody), permissions must be enforced.  Needs root and a
  * mount with allow_other; skipped otherwise. */
-static void t_permissions(void)
+void t_permissions(void)
 {
 	if (geteuid() != 0) {
 		printf("SKIP %s: not root\n", cur_test);
@@ -929,7 +836,7 @@ static int kp_nobody_steps(void)
 	return bad;
 }
 
-static void t_killpriv(void)
+void t_killpriv(void)
 {
 	bool direct = true;
 	pid_t pid;
@@ -1055,7 +962,7 @@ static void t_killpriv(void)
 		       cur_test);
 }
 
-static void t_dirs(void)
+void t_dirs(void)
 {
 	struct stat st;
 
@@ -1094,7 +1001,7 @@ static void t_dirs(void)
 	      "sticky dir %o", st.st_mode & 07777);
 }
 
-static void t_unlink_open(void)
+void t_unlink_open(void)
 {
 	char buf[32];
 	struct stat st;
@@ -1141,7 +1048,7 @@ static void t_unlink_open(void)
 	closedir(d);
 }
 
-static void t_rename(void)
+void t_rename(void)
 {
 	struct stat st, st2;
 	char buf[64];
@@ -1274,7 +1181,7 @@ static void t_rename(void)
 	(void)buf;
 }
 
-static void t_symlink(void)
+void t_symlink(void)
 {
 	char buf[PATH_MAX];
 	struct stat st;
@@ -1325,7 +1232,7 @@ static void t_symlink(void)
 	CHECK(file_has_pattern(P("target"), 50, 22), "target after unlink");
 }
 
-static void t_link(void)
+void t_link(void)
 {
 	struct stat a, b;
 	int fd;
@@ -1383,7 +1290,7 @@ static void t_link(void)
 }
 
 /* Offsets past 4 GiB: a sparse file with data at 5 GiB. */
-static void t_large_offsets(void)
+void t_large_offsets(void)
 {
 	const off_t far = 5ll * 1024 * MIB + 12345;
 	struct stat st;
@@ -1413,7 +1320,7 @@ static void t_large_offsets(void)
 }
 
 /* telldir/seekdir: a position taken mid-listing returns the same names. */
-static void t_seekdir(void)
+void t_seekdir(void)
 {
 	enum { N = 300 };
 	char name[64], first[N][256];
@@ -1452,7 +1359,7 @@ static void t_seekdir(void)
 
 /* set-group-ID directories: new files take the directory's group, new
  * subdirectories the group and the bit (FUSE: the daemon must do this). */
-static void t_setgid_dir(void)
+void t_setgid_dir(void)
 {
 	struct stat st;
 
@@ -1480,7 +1387,7 @@ static void t_setgid_dir(void)
 
 /* POSIX record locks and flock between processes (sqlite, git rely on
  * them; FUSE without lock ops lets the kernel keep them locally). */
-static void t_locks(void)
+void t_locks(void)
 {
 	struct flock fl = {.l_type = F_WRLCK,
 	                   .l_whence = SEEK_SET,
@@ -1529,7 +1436,7 @@ static void t_locks(void)
 
 /* O_APPEND from several processes at once: every record lands whole, none
  * is lost or overwritten. */
-static void t_append_procs(void)
+void t_append_procs(void)
 {
 	enum { NPROC = 4, NREC = 400, RECLEN = 100 };
 	pid_t pids[NPROC];
@@ -1723,7 +1630,7 @@ static void *lister_main(void *p)
 	return NULL;
 }
 
-static void t_stress(void)
+void t_stress(void)
 {
 	enum { NW = 4, NL = 2 };
 	pthread_t th[NW + NL];
@@ -1794,7 +1701,7 @@ static void *relink_lister(void *p)
  * link count for an unlink left the count at 0, and link(2) then failed
  * with ENOENT (see listed_bare in fuse/ops.c).
  */
-static void t_relink_listing(void)
+void t_relink_listing(void)
 {
 	enum { ROUNDS = 1500 };
 	struct relink_arg arg;
@@ -1843,7 +1750,7 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void t_readdir(void)
+void t_readdir(void)
 {
 	enum { N = 1200 };
 	char name[320];
@@ -1975,7 +1882,7 @@ static void t_readdir(void)
 	free(seen);
 }
 
-static void t_statfs(void)
+void t_statfs(void)
 {
 	struct statvfs a, b;
 	int fd;
@@ -2025,7 +1932,7 @@ static void t_statfs(void)
 	close(fd);
 }
 
-static void t_access(void)
+void t_access(void)
 {
 	REQUIRE_OK(make_file(P("f"), 1, 27));
 	CHECK_OK(chmod(P("f"), 0644));
@@ -2046,7 +1953,7 @@ static void t_access(void)
 	CHECK_OK(access(base_dir, R_OK | W_OK | X_OK));
 }
 
-static void t_fallocate(void)
+void t_fallocate(void)
 {
 	struct stat st;
 	uint8_t *rd = malloc(MIB);
@@ -2132,7 +2039,7 @@ static void t_fallocate(void)
 	free(rd);
 }
 
-static void t_copy_file_range(void)
+void t_copy_file_range(void)
 {
 	enum { LEN = 3 * MIB + 17 };
 	int in, out;
@@ -2174,7 +2081,7 @@ static void t_copy_file_range(void)
 	free(rd);
 }
 
-static void t_lseek(void)
+void t_lseek(void)
 {
 	struct stat st;
 	int fd;
@@ -2205,7 +2112,7 @@ static void t_lseek(void)
 	close(fd);
 }
 
-static void t_xattr(void)
+void t_xattr(void)
 {
 	char buf[8192];
 	ssize_t n;
@@ -2293,7 +2200,7 @@ static void t_xattr(void)
  * system.posix_acl_access (libacl's acl_set_fd) and call chmod only when
  * that fails.  A file system must either refuse the name (EOPNOTSUPP) or
  * apply the ACL's permission bits to the mode, as ext4 and tmpfs do. */
-static void t_acl(void)
+void t_acl(void)
 {
 	/* version 2; USER_OBJ rw-, GROUP_OBJ r--, OTHER r-- (mode 0644) */
 	static const unsigned char acl[28] = {
@@ -2332,7 +2239,7 @@ static void t_acl(void)
 		      st.st_mode & 07777);
 }
 
-static void t_names(void)
+void t_names(void)
 {
 	char name[300], path[PATH_MAX];
 	struct stat st;
@@ -2376,7 +2283,7 @@ static void t_names(void)
 	}
 }
 
-static void t_deep_path(void)
+void t_deep_path(void)
 {
 	char path[PATH_MAX + 16];
 	struct stat st;
@@ -2421,7 +2328,7 @@ static void t_deep_path(void)
 	CHECK_OK(unlink(path));
 }
 
-static void t_mmap(void)
+void t_mmap(void)
 {
 	enum { LEN = 2 * MIB };
 	uint8_t *rd = malloc(LEN);
@@ -2494,7 +2401,7 @@ static void t_mmap(void)
 	free(rd);
 }
 
-static void t_odirect(void)
+void t_odirect(void)
 {
 	enum { LEN = MIB };
 	void *wb, *rb;
@@ -2535,7 +2442,7 @@ static void t_odirect(void)
 	free(rb);
 }
 
-static void t_fsync(void)
+void t_fsync(void)
 {
 	int fd;
 
@@ -2592,7 +2499,7 @@ out:
 	return NULL;
 }
 
-static void t_threads(void)
+void t_threads(void)
 {
 	enum { NT = 8 };
 	const size_t chunk = 64 * 1024 + 512, nchunks = 512;
