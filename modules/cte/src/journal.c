@@ -1,20 +1,21 @@
 /*
- * The CTE metadata journal, live path: open and close, append, group
- * commit, the flusher thread, and the segment files.  Replay and repair are
- * in journal_replay.c, checkpoints in journal_ckpt.c; what they share is
- * journal_int_i.h.  Format and protocols: ../JOURNAL.md.
+ * The CTE metadata journal, live path: segment files, append, group
+ * commit, the flusher thread and async waiters.  Open and close are in
+ * journal_open.c, checkpoints in journal_ckpt.c, replay and repair in
+ * journal_replay.c; what they share is journal_int_i.h.  Format and
+ * protocols: ../JOURNAL.md.
  *
  * DESIGN
  * Threads: any number of appenders (CTE workers, client threads) call
  * cte__journal_append / _txn_commit; plain threads may call
  * _flush/_sync_to (they block); code inside runtime tasks queues a
- * cte__journal_sync_async waiter instead.  Each journal runs one "flusher"
- * thread (flusher_main, here): it serves queued async waiters (one durable
- * flush for all of them, then their done() callbacks) and, with
- * opts.flush_period_ms > 0, does a durable flush every period.  With
+ * cte__journal_sync_async waiter instead.  Each journal runs one
+ * "flusher" thread (cte__jnl_flusher_main, here): it serves queued async
+ * waiters (one durable flush for all of them, then their done() callbacks)
+ * and, with opts.flush_period_ms > 0, does a durable flush every period.  With
  * opts.snapshot, a "checkpointer" thread (journal_ckpt.c) runs checkpoints;
- * open starts both threads, close stops them (stop_threads) before its
- * final flush.
+ * open starts both threads, close stops them before its final flush
+ * (journal_open.c).
  *
  * Locks: j->lock protects the fields of struct cte_journal
  * (journal_int_i.h) marked "protected by lock": the buffer and its spare,
@@ -267,151 +268,6 @@ int cte__jnl_take_lock(int dir_fd, const char *dir)
 }
 
 /* ------------------------------------------------------------------ */
-/* Open                                                                 */
-
-static void *flusher_main(void *p);
-static void stop_threads(cte_journal *j);
-
-/*
- * Open the journal in dir for appending; see journal_i.h.
- */
-int cte__journal_open(cte_journal **out, const char *dir,
-                      const cte_journal_opts *opts)
-{
-	cte_journal *j;
-	uint64_t *segs = NULL;
-	size_t n_segs = 0;
-	uint64_t covered = 0;
-	int rc;
-
-	j = calloc(1, sizeof(*j));
-	if (!j)
-		return -ENOMEM;
-	j->fd = -1;
-	j->dir_fd = -1;
-	j->lock_fd = -1;
-	pthread_mutex_init(&j->lock, NULL);
-	pthread_mutex_init(&j->ckpt_lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&j->cond, NULL);
-	pthread_cond_init(&j->tick_cond, &ca);
-	pthread_cond_init(&j->ckpt_cond, &ca);
-	pthread_condattr_destroy(&ca);
-	j->buffer_limit =
-	    opts && opts->buffer_limit ? opts->buffer_limit : (size_t)1 << 20;
-	j->flush_period_ms = opts ? opts->flush_period_ms : 0;
-	if (opts) {
-		j->pre_sync = opts->pre_sync;
-		j->on_durable = opts->on_durable;
-		j->hook_arg = opts->hook_arg;
-		j->snapshot = opts->snapshot;
-		j->ckpt_bytes = opts->checkpoint_bytes;
-		j->ckpt_period_ms = opts->checkpoint_period_ms;
-	}
-	if (!j->ckpt_bytes)
-		j->ckpt_bytes = (uint64_t)64 << 20;
-	j->dir = strdup(dir);
-	j->buf_cap = j->spare_cap = 64 << 10;
-	j->buf = malloc(j->buf_cap);
-	j->spare = malloc(j->spare_cap);
-	if (!j->dir || !j->buf || !j->spare) {
-		rc = -ENOMEM;
-		goto fail;
-	}
-	rc = j->dir_fd = cte__jnl_open_dir(dir);
-	if (rc < 0)
-		goto fail;
-	rc = j->lock_fd = cte__jnl_take_lock(j->dir_fd, dir);
-	if (rc < 0)
-		goto fail;
-	unlinkat(j->dir_fd, CTE_JOURNAL_CHECKPOINT_TMP, 0);
-
-	/* The checkpoint's sequence (verified by replay, not here). */
-	rc = cte__jnl_ckpt_covered(j->dir_fd, dir, &covered);
-	if (rc)
-		goto fail;
-
-	rc = cte__jnl_seg_list(j->dir_fd, dir, &segs, &n_segs);
-	if (rc)
-		goto fail;
-	uint64_t last_seq = covered;
-	bool need_new = true;
-	if (n_segs) {
-		char path[CTE_JOURNAL_PATH_MAX], name[SEG_NAME_LEN + 1];
-		uint64_t base = segs[n_segs - 1];
-		cte__jnl_seg_name(name, base);
-		snprintf(path, sizeof(path), "%s/%s", dir, name);
-		uint64_t good_end, seg_last;
-		rc = cte__jnl_repair_tail(j->dir_fd, dir, base, &good_end,
-		                          &seg_last);
-		if (rc)
-			goto fail;
-		if (good_end && seg_last >= covered) {
-			int fd = openat(j->dir_fd, name,
-			                O_WRONLY | O_APPEND | O_CLOEXEC);
-			if (fd < 0) {
-				rc =
-				    chi_error_set(-errno, "%s: cannot open: %s",
-				                  path, strerror(errno));
-				goto fail;
-			}
-			j->fd = fd;
-			j->seg_base = base;
-			j->seg_bytes = good_end;
-			last_seq = seg_last;
-			need_new = false;
-		} else if (!good_end) {
-			/* The header itself was torn: start the same base. */
-			last_seq = base > covered ? base : covered;
-		}
-	}
-	if (need_new) {
-		rc = cte__jnl_seg_create(j->dir_fd, dir, last_seq, &j->fd);
-		if (rc)
-			goto fail;
-		j->seg_base = last_seq;
-		j->seg_bytes = SEGHDR_BYTES;
-	}
-	j->next_seq = last_seq + 1;
-	j->written_seq = j->durable_seq = last_seq;
-	j->stats.last_seq = last_seq;
-	rc = -pthread_create(&j->flusher, NULL, flusher_main, j);
-	if (rc)
-		goto fail;
-	j->flusher_started = true;
-	if (j->snapshot) {
-		rc = -pthread_create(&j->ckpter, NULL, cte__jnl_ckpter_main, j);
-		if (rc)
-			goto fail;
-		j->ckpter_started = true;
-	}
-	free(segs);
-	*out = j;
-	return 0;
-fail:
-	stop_threads(j);
-	free(segs);
-	if (j->fd >= 0)
-		close(j->fd);
-	if (j->lock_fd >= 0)
-		close(j->lock_fd);
-	if (j->dir_fd >= 0)
-		close(j->dir_fd);
-	pthread_cond_destroy(&j->cond);
-	pthread_cond_destroy(&j->tick_cond);
-	pthread_cond_destroy(&j->ckpt_cond);
-	pthread_mutex_destroy(&j->lock);
-	pthread_mutex_destroy(&j->ckpt_lock);
-	free(j->buf);
-	free(j->spare);
-	free(j->dir);
-	free(j);
-	return rc;
-}
-
-/* ------------------------------------------------------------------ */
 /* Group commit                                                         */
 
 /* Make room for n more bytes in j->buf; called with j->lock held. */
@@ -606,7 +462,7 @@ bool cte__jnl_deadline_passed(const struct timespec *at)
  * async waiters whose records are durable; with rc (the flush failed) or a
  * sticky error, fail the others.
  */
-static void complete_waiters(cte_journal *j, int rc)
+void cte__jnl_complete_waiters(cte_journal *j, int rc)
 {
 	cte_journal_waiter *done = NULL, **pp = &j->async_head;
 	int err = rc ? rc : j->error;
@@ -656,7 +512,7 @@ int cte__journal_sync_async(cte_journal *j, cte_journal_waiter *w)
 	return rc;
 }
 
-static void *flusher_main(void *p)
+void *cte__jnl_flusher_main(void *p)
 {
 	cte_journal *j = p;
 	struct timespec next_tick;
@@ -682,54 +538,10 @@ static void *flusher_main(void *p)
 		pthread_mutex_unlock(&j->lock);
 		int rc = cte__journal_tick(j); /* errors: sticky and logged */
 		pthread_mutex_lock(&j->lock);
-		complete_waiters(j, rc);
+		cte__jnl_complete_waiters(j, rc);
 	}
 	pthread_mutex_unlock(&j->lock);
 	return NULL;
-}
-
-/* ------------------------------------------------------------------ */
-/* Close                                                                */
-
-/* Stop the flusher and checkpointer threads (open's failure path, close). */
-static void stop_threads(cte_journal *j)
-{
-	pthread_mutex_lock(&j->lock);
-	j->closing = true;
-	pthread_cond_broadcast(&j->tick_cond);
-	pthread_cond_broadcast(&j->ckpt_cond);
-	pthread_mutex_unlock(&j->lock);
-	if (j->ckpter_started)
-		pthread_join(j->ckpter, NULL);
-	if (j->flusher_started)
-		pthread_join(j->flusher, NULL);
-	j->ckpter_started = j->flusher_started = false;
-}
-
-/* Flush durably, stop the threads, complete waiters, free; see
- * journal_i.h. */
-int cte__journal_close(cte_journal *j)
-{
-	if (!j)
-		return 0;
-	stop_threads(j);
-	int rc = cte__journal_flush(j, true);
-	pthread_mutex_lock(&j->lock);
-	complete_waiters(j, rc ? rc : -ESHUTDOWN);
-	pthread_mutex_unlock(&j->lock);
-	close(j->fd);
-	close(j->lock_fd);
-	close(j->dir_fd);
-	pthread_cond_destroy(&j->cond);
-	pthread_cond_destroy(&j->tick_cond);
-	pthread_cond_destroy(&j->ckpt_cond);
-	pthread_mutex_destroy(&j->lock);
-	pthread_mutex_destroy(&j->ckpt_lock);
-	free(j->buf);
-	free(j->spare);
-	free(j->dir);
-	free(j);
-	return rc;
 }
 
 /* ------------------------------------------------------------------ */

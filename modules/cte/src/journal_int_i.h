@@ -1,13 +1,16 @@
 /*
- * The CTE metadata journal's internals, shared by its three sources and by
- * nothing else (CTE, cte-fsck and the tests include journal_i.h only):
+ * The CTE metadata journal's internals, shared by its sources and by
+ * nothing else (CTE, cte-fsck and the tests include journal_i.h only).
+ * From the bottom up (each file calls only those above it in this list):
  *
- *   journal.c         the live path: open/close, append, group commit, the
- *                     flusher thread, segment files and the journal lock
- *   journal_replay.c  reading segments: replay and repair at startup, the
- *                     repair of the newest segment at open, the fsck scan
+ *   journal.c         the live path: segment files, append, group commit,
+ *                     the flusher thread and async waiters
  *   journal_ckpt.c    checkpoints: rotation, the checkpoint file (written
  *                     and loaded), the checkpointer thread
+ *   journal_replay.c  reading segments: replay and repair at startup, the
+ *                     repair of the newest segment at open, the fsck scan
+ *   journal_open.c    open and close: the lifecycle, starting and stopping
+ *                     the threads
  *
  * The formats are described in ../JOURNAL.md.
  */
@@ -156,21 +159,15 @@ uint64_t cte__jnl_leader_begin(cte_journal *j, uint8_t **out_buf,
 void cte__jnl_leader_end(cte_journal *j, uint8_t *buf, size_t cap, int rc,
                          uint64_t end, bool synced);
 
+/* j->lock held (dropped around the callbacks): call done() of the async
+ * waiters whose records are durable; with rc or a sticky error, of all. */
+void cte__jnl_complete_waiters(cte_journal *j, int rc);
+/* The flusher thread (started by open). */
+void *cte__jnl_flusher_main(void *p);
+
 /* *at = CLOCK_MONOTONIC now + ms; has *at passed? */
 void cte__jnl_deadline_after(struct timespec *at, uint32_t ms);
 bool cte__jnl_deadline_passed(const struct timespec *at);
-
-/* ------------------------------------------------------------------ */
-/* journal_replay.c                                                     */
-
-/*
- * Open's repair of the newest segment `base`: scan it, and if its tail is
- * torn or holds an uncommitted group, warn and cut it.  *out_good_end =
- * where its committed records end (0: no valid header; the file was
- * removed), *out_last_seq = its last committed sequence (or its base).
- */
-int cte__jnl_repair_tail(int dir_fd, const char *dir, uint64_t base,
-                         uint64_t *out_good_end, uint64_t *out_last_seq);
 
 /* ------------------------------------------------------------------ */
 /* journal_ckpt.c                                                       */
@@ -192,5 +189,17 @@ int cte__jnl_ckpt_load(int dir_fd, const char *dir, cte_journal_record_fn cb,
 
 /* The checkpointer thread (started by open when opts.snapshot is set). */
 void *cte__jnl_ckpter_main(void *p);
+
+/* ------------------------------------------------------------------ */
+/* journal_replay.c                                                     */
+
+/*
+ * Open's repair of the newest segment `base`: scan it, and if its tail is
+ * torn or holds an uncommitted group, warn and cut it.  *out_good_end =
+ * where its committed records end (0: no valid header; the file was
+ * removed), *out_last_seq = its last committed sequence (or its base).
+ */
+int cte__jnl_repair_tail(int dir_fd, const char *dir, uint64_t base,
+                         uint64_t *out_good_end, uint64_t *out_last_seq);
 
 #endif
