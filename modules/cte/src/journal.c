@@ -333,6 +333,20 @@ void cte__jnl_leader_end(cte_journal *j, uint8_t *buf, size_t cap, int rc,
 	pthread_cond_broadcast(&j->cond);
 }
 
+/* The leader's I/O (no lock held); see journal_int_i.h. */
+int cte__jnl_batch_write(cte_journal *j, int fd, const uint8_t *batch,
+                         size_t len, bool sync, int *out_hook)
+{
+	int io = len ? cte__jnl_write_all(fd, batch, len) : 0;
+	int hook = 0;
+	if (!io && sync && j->pre_sync)
+		hook = j->pre_sync(j->hook_arg);
+	if (!io && sync && !hook && fdatasync(fd))
+		io = -errno;
+	*out_hook = hook;
+	return io;
+}
+
 /*
  * Write (and with durable, sync) every record with sequence <= seq; see
  * journal_i.h.
@@ -384,12 +398,9 @@ static int sync_to(cte_journal *j, uint64_t seq, bool durable, bool try_only)
 			j->stats.writes++;
 		pthread_mutex_unlock(&j->lock);
 
-		int io = len ? cte__jnl_write_all(fd, batch, len) : 0;
 		int hook = 0;
-		if (!io && do_sync && j->pre_sync)
-			hook = j->pre_sync(j->hook_arg);
-		if (!io && do_sync && !hook && fdatasync(fd))
-			io = -errno;
+		int io =
+		    cte__jnl_batch_write(j, fd, batch, len, do_sync, &hook);
 
 		pthread_mutex_lock(&j->lock);
 		if (!io)
@@ -438,15 +449,20 @@ int cte__journal_tick(cte_journal *j)
 /* ------------------------------------------------------------------ */
 /* The flusher thread and async waiters                                 */
 
+void cte__jnl_time_add_ms(struct timespec *t, uint32_t ms)
+{
+	t->tv_sec += ms / 1000;
+	t->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (t->tv_nsec >= 1000000000L) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000L;
+	}
+}
+
 void cte__jnl_deadline_after(struct timespec *at, uint32_t ms)
 {
 	clock_gettime(CLOCK_MONOTONIC, at);
-	at->tv_sec += ms / 1000;
-	at->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (at->tv_nsec >= 1000000000L) {
-		at->tv_sec++;
-		at->tv_nsec -= 1000000000L;
-	}
+	cte__jnl_time_add_ms(at, ms);
 }
 
 bool cte__jnl_deadline_passed(const struct timespec *at)

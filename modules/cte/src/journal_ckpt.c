@@ -335,12 +335,8 @@ static int rotate(cte_journal *j, uint64_t *out_base)
 	uint64_t old_base = j->seg_base;
 	pthread_mutex_unlock(&j->lock);
 
-	int io = len ? cte__jnl_write_all(old_fd, batch, len) : 0;
 	int hook = 0;
-	if (!io && j->pre_sync)
-		hook = j->pre_sync(j->hook_arg);
-	if (!io && !hook && fdatasync(old_fd))
-		io = -errno;
+	int io = cte__jnl_batch_write(j, old_fd, batch, len, true, &hook);
 	int new_fd = -1, rc = io ? io : hook;
 	if (!rc && end != old_base)
 		rc = cte__jnl_seg_create(j->dir_fd, j->dir, end, &new_fd);
@@ -431,12 +427,7 @@ void *cte__jnl_ckpter_main(void *p)
 		if (j->closing)
 			break;
 		struct timespec due = last;
-		due.tv_sec += j->ckpt_period_ms / 1000;
-		due.tv_nsec += (long)(j->ckpt_period_ms % 1000) * 1000000L;
-		if (due.tv_nsec >= 1000000000L) {
-			due.tv_sec++;
-			due.tv_nsec -= 1000000000L;
-		}
+		cte__jnl_time_add_ms(&due, j->ckpt_period_ms);
 		bool run =
 		    j->ckpt_wanted || j->seg_bytes >= j->ckpt_bytes ||
 		    (j->ckpt_period_ms && cte__jnl_deadline_passed(&due));

@@ -154,6 +154,11 @@ int cte__jnl_seg_create(int dir_fd, const char *dir, uint64_t base,
  * buffer; returns the last sequence it holds. */
 uint64_t cte__jnl_leader_begin(cte_journal *j, uint8_t **out_buf,
                                size_t *out_len, size_t *out_cap);
+/* The leader's I/O, without j->lock: write the batch to fd and, with
+ * sync, call opts.pre_sync and fdatasync.  Returns the write/sync error;
+ * *out_hook = pre_sync's error (then fd was not synced). */
+int cte__jnl_batch_write(cte_journal *j, int fd, const uint8_t *batch,
+                         size_t len, bool sync, int *out_hook);
 /* j->lock held: end the leader's turn (return the batch buffer, publish
  * written/durable progress or the sticky error, wake the waiters). */
 void cte__jnl_leader_end(cte_journal *j, uint8_t *buf, size_t cap, int rc,
@@ -165,7 +170,8 @@ void cte__jnl_complete_waiters(cte_journal *j, int rc);
 /* The flusher thread (started by open). */
 void *cte__jnl_flusher_main(void *p);
 
-/* *at = CLOCK_MONOTONIC now + ms; has *at passed? */
+/* *t += ms; *at = CLOCK_MONOTONIC now + ms; has *at passed? */
+void cte__jnl_time_add_ms(struct timespec *t, uint32_t ms);
 void cte__jnl_deadline_after(struct timespec *at, uint32_t ms);
 bool cte__jnl_deadline_passed(const struct timespec *at);
 

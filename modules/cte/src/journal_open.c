@@ -55,6 +55,26 @@ static void stop_threads(cte_journal *j)
 	j->ckpter_started = j->flusher_started = false;
 }
 
+/* Close the files, destroy the locks, free j (threads stopped). */
+static void journal_free(cte_journal *j)
+{
+	if (j->fd >= 0)
+		close(j->fd);
+	if (j->lock_fd >= 0)
+		close(j->lock_fd);
+	if (j->dir_fd >= 0)
+		close(j->dir_fd);
+	pthread_cond_destroy(&j->cond);
+	pthread_cond_destroy(&j->tick_cond);
+	pthread_cond_destroy(&j->ckpt_cond);
+	pthread_mutex_destroy(&j->lock);
+	pthread_mutex_destroy(&j->ckpt_lock);
+	free(j->buf);
+	free(j->spare);
+	free(j->dir);
+	free(j);
+}
+
 /* ------------------------------------------------------------------ */
 /* Open                                                                 */
 
@@ -179,21 +199,7 @@ int cte__journal_open(cte_journal **out, const char *dir,
 fail:
 	stop_threads(j);
 	free(segs);
-	if (j->fd >= 0)
-		close(j->fd);
-	if (j->lock_fd >= 0)
-		close(j->lock_fd);
-	if (j->dir_fd >= 0)
-		close(j->dir_fd);
-	pthread_cond_destroy(&j->cond);
-	pthread_cond_destroy(&j->tick_cond);
-	pthread_cond_destroy(&j->ckpt_cond);
-	pthread_mutex_destroy(&j->lock);
-	pthread_mutex_destroy(&j->ckpt_lock);
-	free(j->buf);
-	free(j->spare);
-	free(j->dir);
-	free(j);
+	journal_free(j);
 	return rc;
 }
 
@@ -211,17 +217,6 @@ int cte__journal_close(cte_journal *j)
 	pthread_mutex_lock(&j->lock);
 	cte__jnl_complete_waiters(j, rc ? rc : -ESHUTDOWN);
 	pthread_mutex_unlock(&j->lock);
-	close(j->fd);
-	close(j->lock_fd);
-	close(j->dir_fd);
-	pthread_cond_destroy(&j->cond);
-	pthread_cond_destroy(&j->tick_cond);
-	pthread_cond_destroy(&j->ckpt_cond);
-	pthread_mutex_destroy(&j->lock);
-	pthread_mutex_destroy(&j->ckpt_lock);
-	free(j->buf);
-	free(j->spare);
-	free(j->dir);
-	free(j);
+	journal_free(j);
 	return rc;
 }
