@@ -180,8 +180,8 @@ bool cte__jnl_deadline_passed(const struct timespec *at);
 
 /*
  * The sequence cte.checkpoint covers, read from its header only (replay
- * verifies the rest): 0 and *out_seq = 0 if there is none, -EUCLEAN if the
- * header cannot be read.
+ * verifies the rest): 0 and *out_seq = 0 if there is none (or it cannot
+ * be opened), -EUCLEAN if its header is short or has a bad magic.
  */
 int cte__jnl_ckpt_covered(int dir_fd, const char *dir, uint64_t *out_seq);
 
