@@ -5,6 +5,9 @@
  * in a directory, with group commit, all-or-nothing record groups,
  * checkpoints that bound the log, and replay that detects and cuts torn
  * tails.  Design, file format and the CTE integration plan: ../JOURNAL.md.
+ * Implemented by journal.c (the live path), journal_ckpt.c (checkpoints),
+ * journal_replay.c (replay, repair, the fsck scan) and journal_open.c (open
+ * and close), which share journal_int_i.h.
  *
  * Files in the journal directory:
  *   cte.journal.<16 hex digits>  log segments; the digits are the segment's
