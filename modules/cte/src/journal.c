@@ -21,7 +21,8 @@
  * (journal_int_i.h) marked "protected by lock": the buffer and its spare,
  * the sequence counters, the leader flag, the sticky error, the current
  * segment (fd, base, bytes), the async queue, ckpt_wanted, the stats.  The
- * others are set by open and read-only until close.  j->ckpt_lock
+ * others are set by open and read-only until close (the *_started flags
+ * are cleared by the thread that joins the threads).  j->ckpt_lock
  * (journal_ckpt.c) serialises checkpoints and is taken before j->lock,
  * never while holding it.  No hook and no I/O runs under j->lock.
  *
