@@ -98,57 +98,40 @@ static void check_module(const struct module_list *ml)
 	dlclose(handle);
 }
 
-static void test_admin_table(void **state)
+/* A module_list row: the library, the arrays' prefix (admin_ids), the
+ * macro PREFIX and the function prefix of the module's generated header. */
+#define MODULE(lib_, arrays, PREFIX, prefix)                                   \
+	{                                                                      \
+		.lib = lib_, .ids = arrays##_ids, .names = arrays##_names,     \
+		.n = PREFIX##_METHOD_COUNT,                                    \
+		.table_size = PREFIX##_METHOD_TABLE_SIZE,                      \
+		.name_of = prefix##_method_name,                               \
+	}
+
+static const struct module_list modules[] = {
+    MODULE("libchimaera_admin_runtime.so", admin, CHI_ADMIN, chi_admin),
+    MODULE("libchimaera_bdev_runtime.so", bdev, CHI_BDEV, chi_bdev),
+    MODULE("libwrp_cte_core_runtime.so", cte, CTE, cte),
+};
+
+/* One test per module; *state is its entry in modules[]. */
+static void test_table(void **state)
 {
-	static const struct module_list ml = {
-	    .lib = "libchimaera_admin_runtime.so",
-	    .ids = admin_ids,
-	    .names = admin_names,
-	    .n = CHI_ADMIN_METHOD_COUNT,
-	    .table_size = CHI_ADMIN_METHOD_TABLE_SIZE,
-	    .name_of = chi_admin_method_name,
-	};
-
-	(void)state;
-	check_module(&ml);
-}
-
-static void test_bdev_table(void **state)
-{
-	static const struct module_list ml = {
-	    .lib = "libchimaera_bdev_runtime.so",
-	    .ids = bdev_ids,
-	    .names = bdev_names,
-	    .n = CHI_BDEV_METHOD_COUNT,
-	    .table_size = CHI_BDEV_METHOD_TABLE_SIZE,
-	    .name_of = chi_bdev_method_name,
-	};
-
-	(void)state;
-	check_module(&ml);
-}
-
-static void test_cte_table(void **state)
-{
-	static const struct module_list ml = {
-	    .lib = "libwrp_cte_core_runtime.so",
-	    .ids = cte_ids,
-	    .names = cte_names,
-	    .n = CTE_METHOD_COUNT,
-	    .table_size = CTE_METHOD_TABLE_SIZE,
-	    .name_of = cte_method_name,
-	};
-
-	(void)state;
-	check_module(&ml);
+	check_module(*state);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_admin_table),
-	    cmocka_unit_test(test_bdev_table),
-	    cmocka_unit_test(test_cte_table),
+	    {.name = "admin_table",
+	     .test_func = test_table,
+	     .initial_state = (void *)&modules[0]},
+	    {.name = "bdev_table",
+	     .test_func = test_table,
+	     .initial_state = (void *)&modules[1]},
+	    {.name = "cte_table",
+	     .test_func = test_table,
+	     .initial_state = (void *)&modules[2]},
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
