@@ -22,10 +22,15 @@
  *	};
  *	... .methods = methods, .n_methods = CHI_BDEV_METHOD_TABLE_SIZE, ...
  *
+ * kCreate (0) and kDestroy (1) are the create and destroy callbacks, not
+ * table entries.  The header's <PREFIX>_METHODS(X) list of every method in
+ * the YAML lets a test check the table against it (test_method_tables).
+ *
  * ABI 3 (this layout) replaced ABI 2's two parallel arrays, methods[] of
  * functions and task_sizes[] of sizes.  At load the runtime rejects a
  * table that is NULL with n_methods > 0, has a function whose task_size is
  * smaller than a chi_task, or gives a size for an id that has no function.
+ * Dispatch reads only fn.
  */
 #ifndef CHIMAERA_SYS_MODULE_H
 #define CHIMAERA_SYS_MODULE_H
