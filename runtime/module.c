@@ -73,9 +73,42 @@ static void add_dirs(char ***dirs, size_t *n, size_t *cap, const char *list)
 	}
 }
 
+/* The method table: present when it has entries, and every entry either
+ * empty or a function with a task at least a chi_task long. */
+static int validate_methods(const struct chi_module_ops *ops, const char *name,
+                            const char *path)
+{
+	uint32_t id;
+
+	if (ops->n_methods && !ops->methods)
+		return chi_error_set(-EINVAL,
+		                     "module %s (%s): n_methods is %u but the "
+		                     "method table is NULL",
+		                     name, path, ops->n_methods);
+	for (id = 0; id < ops->n_methods; id++) {
+		const struct chi_method *m = &ops->methods[id];
+
+		if (m->fn && m->task_size < sizeof(chi_task))
+			return chi_error_set(-EINVAL,
+			                     "module %s (%s): method %u: "
+			                     "task_size %zu is smaller than a "
+			                     "chi_task (%zu)",
+			                     name, path, id, m->task_size,
+			                     sizeof(chi_task));
+		if (!m->fn && m->task_size)
+			return chi_error_set(-EINVAL,
+			                     "module %s (%s): method %u: "
+			                     "task_size %zu but no function",
+			                     name, path, id, m->task_size);
+	}
+	return 0;
+}
+
 static int validate(const struct chi_module_ops *ops, const char *name,
                     const char *path)
 {
+	int rc;
+
 	if (ops->abi_version != CHI_MODULE_ABI_VERSION)
 		return chi_error_set(-EINVAL,
 		                     "module %s (%s): abi_version %u, the "
@@ -92,11 +125,9 @@ static int validate(const struct chi_module_ops *ops, const char *name,
 		                     "module %s (%s): chi_module_ops.name is "
 		                     "NULL",
 		                     name, path);
-	if (ops->n_methods && !ops->methods)
-		return chi_error_set(-EINVAL,
-		                     "module %s (%s): n_methods is %u but the "
-		                     "method table is NULL",
-		                     name, path, ops->n_methods);
+	rc = validate_methods(ops, name, path);
+	if (rc)
+		return rc;
 	if (strcmp(ops->name, name) != 0)
 		CHI_WARN("runtime", "module %s (%s) calls itself \"%s\"", name,
 		         path, ops->name);

@@ -199,7 +199,7 @@ void chi__task_execute(chi_task *t)
 	chi_method_fn fn = NULL;
 
 	if (ops->methods && t->method < ops->n_methods)
-		fn = ops->methods[t->method];
+		fn = ops->methods[t->method].fn;
 	if (fn) {
 		fn(c, t);
 	} else {

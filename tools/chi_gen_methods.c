@@ -24,6 +24,11 @@
  * names file:line.  Exit status: 0 ok, 1 stale (--check), 2 bad input or I/O
  * error.
  *
+ * Output: one <PREFIX>_METHOD_<NAME> id macro per method, the list
+ * <PREFIX>_METHODS(X) expanding X(id macro, name) for each method in id
+ * order, <PREFIX>_METHOD_COUNT, <PREFIX>_METHOD_TABLE_SIZE (largest id + 1)
+ * and <prefix>_method_name(id).
+ *
  * The output has no timestamps or absolute paths, so the same YAML always
  * gives byte-identical output wherever it is built.
  */
@@ -468,6 +473,23 @@ static char *render(struct module_desc *mod)
 	for (i = 0; i < mod->n_methods; i++)
 		fprintf(s, "#define %s_METHOD_%s %ld\n", mod->prefix,
 		        mod->methods[i].macro, mod->methods[i].id);
+	fprintf(s,
+	        "\n/*\n"
+	        " * Every method in id order as X(ID, name): ID its id macro, "
+	        "name as in\n"
+	        " * %s (a token; #name is the string).  For code that walks "
+	        "all\n"
+	        " * the methods, such as a check of the module's method "
+	        "table:\n"
+	        " *   #define CHECK(id, name) check(id, #name);\n"
+	        " *   %s_METHODS(CHECK)\n"
+	        " */\n"
+	        "#define %s_METHODS(X)",
+	        base_name(mod->file), mod->prefix, mod->prefix);
+	for (i = 0; i < mod->n_methods; i++)
+		fprintf(s, " \\\n\tX(%s_METHOD_%s, %s)", mod->prefix,
+		        mod->methods[i].macro, mod->methods[i].name);
+	fputc('\n', s);
 	fprintf(s,
 	        "\n/* Number of methods, and the size of a table indexed by "
 	        "id. */\n"

@@ -10,6 +10,27 @@
  * module name "chimaera_bdev" -> file libchimaera_bdev_runtime.so;
  * a name already starting with a prefix ("wrp_cte_core") maps to
  * lib<name>_runtime.so as is ("chimaera_" is not doubled).
+ *
+ * A module's methods are one table of struct chi_method, indexed by method
+ * id (the ids come from the module's chimaera_mod.yaml through its
+ * generated autogen header), each entry the function and the size of its
+ * task struct:
+ *
+ *	static const struct chi_method methods[CHI_BDEV_METHOD_TABLE_SIZE] = {
+ *		[CHI_BDEV_METHOD_WRITE] = { m_write, sizeof(chi_bdev_io_task) },
+ *		...
+ *	};
+ *	... .methods = methods, .n_methods = CHI_BDEV_METHOD_TABLE_SIZE, ...
+ *
+ * kCreate (0) and kDestroy (1) are the create and destroy callbacks, not
+ * table entries.  The header's <PREFIX>_METHODS(X) list of every method in
+ * the YAML lets a test check the table against it (test_method_tables).
+ *
+ * ABI 3 (this layout) replaced ABI 2's two parallel arrays, methods[] of
+ * functions and task_sizes[] of sizes.  At load the runtime rejects a
+ * table that is NULL with n_methods > 0, has a function whose task_size is
+ * smaller than a chi_task, or gives a size for an id that has no function.
+ * Dispatch reads only fn.
  */
 #ifndef CHIMAERA_SYS_MODULE_H
 #define CHIMAERA_SYS_MODULE_H
@@ -21,7 +42,7 @@
 #include "chimaera/task.h"
 #include "chimaera/types.h"
 
-#define CHI_MODULE_ABI_VERSION 2
+#define CHI_MODULE_ABI_VERSION 3
 #define CHI_MODULE_SYMBOL      "chi_module_ops"
 
 /* Method ids 0-9 are reserved for the runtime; modules start at 10. */
@@ -48,6 +69,13 @@ typedef struct chi_container {
  * the runtime completes the task when it returns. */
 typedef void (*chi_method_fn)(chi_container *container, chi_task *task);
 
+/* One entry of a module's method table; { NULL, 0 } is an unknown id. */
+struct chi_method {
+	chi_method_fn fn;
+	size_t task_size; /* sizeof the method's task struct, which starts
+	                   * with a chi_task */
+};
+
 struct chi_module_ops {
 	uint32_t abi_version; /* CHI_MODULE_ABI_VERSION */
 	const char *name;     /* "chimaera_bdev" */
@@ -69,13 +97,12 @@ struct chi_module_ops {
 	/* Destroy the state; runs on a worker inside a task. */
 	void (*destroy)(chi_container *container);
 
-	/* Methods indexed by id; NULL entries are unknown methods (-ENOSYS
-	 * reply with a message naming module and id). */
-	const chi_method_fn *methods;
+	/* Methods indexed by id, n_methods entries (the generated
+	 * <PREFIX>_METHOD_TABLE_SIZE).  An id past the end or with a NULL fn
+	 * is an unknown method (-ENOSYS reply with a message naming module
+	 * and id). */
+	const struct chi_method *methods;
 	uint32_t n_methods;
-
-	/* sizeof each method's task struct, indexed by id (0 = unknown). */
-	const size_t *task_sizes;
 
 	/*
 	 * Optional (NULL = never).  Nonzero when `task` may run to completion

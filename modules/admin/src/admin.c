@@ -69,17 +69,12 @@ static void admin_destroy(chi_container *c)
 	c->state = NULL;
 }
 
-static const chi_method_fn admin_methods[CHI_ADMIN_METHOD_TABLE_SIZE] = {
-    [CHI_ADMIN_METHOD_GET_OR_CREATE_POOL] = get_or_create_pool,
-    [CHI_ADMIN_METHOD_DESTROY_POOL] = destroy_pool,
-    [CHI_ADMIN_METHOD_NOOP] = noop,
-};
-
-static const size_t admin_task_sizes[CHI_ADMIN_METHOD_TABLE_SIZE] = {
+static const struct chi_method admin_methods[CHI_ADMIN_METHOD_TABLE_SIZE] = {
     [CHI_ADMIN_METHOD_GET_OR_CREATE_POOL] =
-        sizeof(chi_admin_get_or_create_pool_task),
-    [CHI_ADMIN_METHOD_DESTROY_POOL] = sizeof(chi_admin_destroy_pool_task),
-    [CHI_ADMIN_METHOD_NOOP] = sizeof(chi_admin_noop_task),
+        {get_or_create_pool, sizeof(chi_admin_get_or_create_pool_task)},
+    [CHI_ADMIN_METHOD_DESTROY_POOL] = {destroy_pool,
+                                       sizeof(chi_admin_destroy_pool_task)},
+    [CHI_ADMIN_METHOD_NOOP] = {noop, sizeof(chi_admin_noop_task)},
 };
 
 const struct chi_module_ops chi_module_ops = {
@@ -90,5 +85,4 @@ const struct chi_module_ops chi_module_ops = {
     .destroy = admin_destroy,
     .methods = admin_methods,
     .n_methods = CHI_ADMIN_METHOD_TABLE_SIZE,
-    .task_sizes = admin_task_sizes,
 };

@@ -528,24 +528,16 @@ static void bdev_destroy(chi_container *c)
 	c->state = NULL;
 }
 
-static const chi_method_fn bdev_methods[CHI_BDEV_METHOD_TABLE_SIZE] = {
-    [CHI_BDEV_METHOD_ALLOCATE_BLOCKS] = m_allocate,
-    [CHI_BDEV_METHOD_FREE_BLOCKS] = m_free,
-    [CHI_BDEV_METHOD_WRITE] = m_write,
-    [CHI_BDEV_METHOD_READ] = m_read,
-    [CHI_BDEV_METHOD_GET_STATS] = m_get_stats,
-    [CHI_BDEV_METHOD_RESERVE_BLOCKS] = m_reserve,
-    [CHI_BDEV_METHOD_SYNC] = m_sync,
-};
-
-static const size_t bdev_task_sizes[CHI_BDEV_METHOD_TABLE_SIZE] = {
-    [CHI_BDEV_METHOD_ALLOCATE_BLOCKS] = sizeof(chi_bdev_alloc_task),
-    [CHI_BDEV_METHOD_FREE_BLOCKS] = sizeof(chi_bdev_blocks_task),
-    [CHI_BDEV_METHOD_WRITE] = sizeof(chi_bdev_io_task),
-    [CHI_BDEV_METHOD_READ] = sizeof(chi_bdev_io_task),
-    [CHI_BDEV_METHOD_GET_STATS] = sizeof(chi_bdev_stats_task),
-    [CHI_BDEV_METHOD_RESERVE_BLOCKS] = sizeof(chi_bdev_blocks_task),
-    [CHI_BDEV_METHOD_SYNC] = sizeof(chi_bdev_sync_task),
+static const struct chi_method bdev_methods[CHI_BDEV_METHOD_TABLE_SIZE] = {
+    [CHI_BDEV_METHOD_ALLOCATE_BLOCKS] = {m_allocate,
+                                         sizeof(chi_bdev_alloc_task)},
+    [CHI_BDEV_METHOD_FREE_BLOCKS] = {m_free, sizeof(chi_bdev_blocks_task)},
+    [CHI_BDEV_METHOD_WRITE] = {m_write, sizeof(chi_bdev_io_task)},
+    [CHI_BDEV_METHOD_READ] = {m_read, sizeof(chi_bdev_io_task)},
+    [CHI_BDEV_METHOD_GET_STATS] = {m_get_stats, sizeof(chi_bdev_stats_task)},
+    [CHI_BDEV_METHOD_RESERVE_BLOCKS] = {m_reserve,
+                                        sizeof(chi_bdev_blocks_task)},
+    [CHI_BDEV_METHOD_SYNC] = {m_sync, sizeof(chi_bdev_sync_task)},
 };
 
 /*
@@ -579,6 +571,5 @@ const struct chi_module_ops chi_module_ops = {
     .destroy = bdev_destroy,
     .methods = bdev_methods,
     .n_methods = CHI_BDEV_METHOD_TABLE_SIZE,
-    .task_sizes = bdev_task_sizes,
     .inline_ok = bdev_inline_ok,
 };

@@ -64,6 +64,60 @@
 #define CTE_METHOD_RENAME_BLOB 60
 #define CTE_METHOD_RENAME_TAG 61
 
+/*
+ * Every method in id order as X(ID, name): ID its id macro, name as in
+ * chimaera_mod.yaml (a token; #name is the string).  For code that walks all
+ * the methods, such as a check of the module's method table:
+ *   #define CHECK(id, name) check(id, #name);
+ *   CTE_METHODS(CHECK)
+ */
+#define CTE_METHODS(X) \
+	X(CTE_METHOD_CREATE, kCreate) \
+	X(CTE_METHOD_DESTROY, kDestroy) \
+	X(CTE_METHOD_REGISTER_TARGET, kRegisterTarget) \
+	X(CTE_METHOD_UNREGISTER_TARGET, kUnregisterTarget) \
+	X(CTE_METHOD_LIST_TARGETS, kListTargets) \
+	X(CTE_METHOD_STAT_TARGETS, kStatTargets) \
+	X(CTE_METHOD_GET_OR_CREATE_TAG, kGetOrCreateTag) \
+	X(CTE_METHOD_PUT_BLOB, kPutBlob) \
+	X(CTE_METHOD_GET_BLOB, kGetBlob) \
+	X(CTE_METHOD_REORGANIZE_BLOB, kReorganizeBlob) \
+	X(CTE_METHOD_DEL_BLOB, kDelBlob) \
+	X(CTE_METHOD_DEL_TAG, kDelTag) \
+	X(CTE_METHOD_GET_TAG_SIZE, kGetTagSize) \
+	X(CTE_METHOD_POLL_TELEMETRY_LOG, kPollTelemetryLog) \
+	X(CTE_METHOD_GET_BLOB_SCORE, kGetBlobScore) \
+	X(CTE_METHOD_GET_BLOB_SIZE, kGetBlobSize) \
+	X(CTE_METHOD_GET_CONTAINED_BLOBS, kGetContainedBlobs) \
+	X(CTE_METHOD_GET_BLOB_INFO, kGetBlobInfo) \
+	X(CTE_METHOD_TAG_QUERY, kTagQuery) \
+	X(CTE_METHOD_BLOB_QUERY, kBlobQuery) \
+	X(CTE_METHOD_GET_TARGET_INFO, kGetTargetInfo) \
+	X(CTE_METHOD_FLUSH_METADATA, kFlushMetadata) \
+	X(CTE_METHOD_FLUSH_DATA, kFlushData) \
+	X(CTE_METHOD_NS_LOOKUP, kNsLookup) \
+	X(CTE_METHOD_NS_GETATTR, kNsGetattr) \
+	X(CTE_METHOD_NS_SETATTR, kNsSetattr) \
+	X(CTE_METHOD_NS_CREATE, kNsCreate) \
+	X(CTE_METHOD_NS_LINK, kNsLink) \
+	X(CTE_METHOD_NS_UNLINK, kNsUnlink) \
+	X(CTE_METHOD_NS_RENAME, kNsRename) \
+	X(CTE_METHOD_NS_READDIR, kNsReaddir) \
+	X(CTE_METHOD_NS_READLINK, kNsReadlink) \
+	X(CTE_METHOD_NS_FORGET, kNsForget) \
+	X(CTE_METHOD_GET_TAG_NAME, kGetTagName) \
+	X(CTE_METHOD_STATFS, kStatfs) \
+	X(CTE_METHOD_XATTR_SET, kXattrSet) \
+	X(CTE_METHOD_XATTR_GET, kXattrGet) \
+	X(CTE_METHOD_XATTR_LIST, kXattrList) \
+	X(CTE_METHOD_XATTR_REMOVE, kXattrRemove) \
+	X(CTE_METHOD_TRUNCATE_BLOB, kTruncateBlob) \
+	X(CTE_METHOD_FALLOCATE_BLOB, kFallocateBlob) \
+	X(CTE_METHOD_SYNC_BLOB, kSyncBlob) \
+	X(CTE_METHOD_DESTROY_BLOB, kDestroyBlob) \
+	X(CTE_METHOD_RENAME_BLOB, kRenameBlob) \
+	X(CTE_METHOD_RENAME_TAG, kRenameTag)
+
 /* Number of methods, and the size of a table indexed by id. */
 #define CTE_METHOD_COUNT 45
 #define CTE_METHOD_TABLE_SIZE 62

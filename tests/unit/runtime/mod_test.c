@@ -344,12 +344,18 @@ static int test_inline_ok(const chi_container *c, const chi_task *task)
 	return task->method == CHI_TEST_METHOD_INLINE;
 }
 
-static const chi_method_fn test_methods[CHI_TEST_METHOD_MAX] = {
-    [CHI_TEST_METHOD_NOOP] = m_noop,   [CHI_TEST_METHOD_SUBTASK] = m_subtask,
-    [CHI_TEST_METHOD_COUNT] = m_count, [CHI_TEST_METHOD_SLEEP] = m_sleep,
-    [CHI_TEST_METHOD_LOCK] = m_lock,   [CHI_TEST_METHOD_SUSPEND] = m_suspend,
-    [CHI_TEST_METHOD_FAIL] = m_fail,   [CHI_TEST_METHOD_RWLOCK] = m_rwlock,
-    [CHI_TEST_METHOD_WATCH] = m_watch, [CHI_TEST_METHOD_INLINE] = m_inline,
+/* Every method takes a chi_test_task. */
+static const struct chi_method test_methods[CHI_TEST_METHOD_MAX] = {
+    [CHI_TEST_METHOD_NOOP] = {m_noop, sizeof(chi_test_task)},
+    [CHI_TEST_METHOD_SUBTASK] = {m_subtask, sizeof(chi_test_task)},
+    [CHI_TEST_METHOD_COUNT] = {m_count, sizeof(chi_test_task)},
+    [CHI_TEST_METHOD_SLEEP] = {m_sleep, sizeof(chi_test_task)},
+    [CHI_TEST_METHOD_LOCK] = {m_lock, sizeof(chi_test_task)},
+    [CHI_TEST_METHOD_SUSPEND] = {m_suspend, sizeof(chi_test_task)},
+    [CHI_TEST_METHOD_FAIL] = {m_fail, sizeof(chi_test_task)},
+    [CHI_TEST_METHOD_RWLOCK] = {m_rwlock, sizeof(chi_test_task)},
+    [CHI_TEST_METHOD_WATCH] = {m_watch, sizeof(chi_test_task)},
+    [CHI_TEST_METHOD_INLINE] = {m_inline, sizeof(chi_test_task)},
 };
 
 const struct chi_module_ops chi_module_ops = {

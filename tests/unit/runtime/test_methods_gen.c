@@ -135,6 +135,17 @@ static void test_valid_module(void **state)
 	    strstr(text, "#define CHI_BDEV_METHOD_TABLE_SIZE 21\n"));
 	assert_non_null(strstr(text, "chi_bdev_method_name(uint32_t id)"));
 	assert_non_null(strstr(text, "return \"kAllocateBlocks\";"));
+	/* the list: every method in id order, no backslash after the last */
+	assert_non_null(
+	    strstr(text, "#define CHI_BDEV_METHODS(X) \\\n"
+	                 "\tX(CHI_BDEV_METHOD_CREATE, kCreate) \\\n"
+	                 "\tX(CHI_BDEV_METHOD_DESTROY, kDestroy) \\\n"
+	                 "\tX(CHI_BDEV_METHOD_ALLOCATE_BLOCKS, kAllocateBlocks)"
+	                 " \\\n"
+	                 "\tX(CHI_BDEV_METHOD_FREE_BLOCKS, kFreeBlocks) \\\n"
+	                 "\tX(CHI_BDEV_METHOD_WRITE, kWrite) \\\n"
+	                 "\tX(CHI_BDEV_METHOD_GET_STATS, kGetStats) \\\n"
+	                 "\tX(CHI_BDEV_METHOD_GET_BLOB_IO, kGetBlobIO)\n\n"));
 	/* the naming rule is documented in the header */
 	assert_non_null(strstr(text, "<PREFIX>_METHOD_<NAME>"));
 	/* no absolute paths: the same YAML gives the same bytes anywhere */

@@ -168,6 +168,14 @@ static void test_module_load_errors(void **state)
 	    -EINVAL);
 	assert_non_null(strstr(chi_error_last(), "create"));
 
+	/* a method table entry with a function but no task size */
+	assert_int_equal(
+	    chi_pool_get_or_create(&id, "chimaera_badtable", "t", NULL, 0, 1),
+	    -EINVAL);
+	assert_non_null(strstr(chi_error_last(), "chimaera_badtable"));
+	assert_non_null(strstr(chi_error_last(), "method 10"));
+	assert_non_null(strstr(chi_error_last(), "task_size 0"));
+
 	assert_int_equal(
 	    chi_pool_get_or_create(&id, "../etc/x", "d", NULL, 0, 1), -EINVAL);
 	/* "test" maps to libchimaera_test_runtime.so like "chimaera_test" */

@@ -24,6 +24,20 @@
 #define CHI_ADMIN_METHOD_DESTROY_POOL 11
 #define CHI_ADMIN_METHOD_NOOP 12
 
+/*
+ * Every method in id order as X(ID, name): ID its id macro, name as in
+ * chimaera_mod.yaml (a token; #name is the string).  For code that walks all
+ * the methods, such as a check of the module's method table:
+ *   #define CHECK(id, name) check(id, #name);
+ *   CHI_ADMIN_METHODS(CHECK)
+ */
+#define CHI_ADMIN_METHODS(X) \
+	X(CHI_ADMIN_METHOD_CREATE, kCreate) \
+	X(CHI_ADMIN_METHOD_DESTROY, kDestroy) \
+	X(CHI_ADMIN_METHOD_GET_OR_CREATE_POOL, kGetOrCreatePool) \
+	X(CHI_ADMIN_METHOD_DESTROY_POOL, kDestroyPool) \
+	X(CHI_ADMIN_METHOD_NOOP, kNoop)
+
 /* Number of methods, and the size of a table indexed by id. */
 #define CHI_ADMIN_METHOD_COUNT 5
 #define CHI_ADMIN_METHOD_TABLE_SIZE 13

@@ -28,6 +28,24 @@
 #define CHI_BDEV_METHOD_RESERVE_BLOCKS 15
 #define CHI_BDEV_METHOD_SYNC 16
 
+/*
+ * Every method in id order as X(ID, name): ID its id macro, name as in
+ * chimaera_mod.yaml (a token; #name is the string).  For code that walks all
+ * the methods, such as a check of the module's method table:
+ *   #define CHECK(id, name) check(id, #name);
+ *   CHI_BDEV_METHODS(CHECK)
+ */
+#define CHI_BDEV_METHODS(X) \
+	X(CHI_BDEV_METHOD_CREATE, kCreate) \
+	X(CHI_BDEV_METHOD_DESTROY, kDestroy) \
+	X(CHI_BDEV_METHOD_ALLOCATE_BLOCKS, kAllocateBlocks) \
+	X(CHI_BDEV_METHOD_FREE_BLOCKS, kFreeBlocks) \
+	X(CHI_BDEV_METHOD_WRITE, kWrite) \
+	X(CHI_BDEV_METHOD_READ, kRead) \
+	X(CHI_BDEV_METHOD_GET_STATS, kGetStats) \
+	X(CHI_BDEV_METHOD_RESERVE_BLOCKS, kReserveBlocks) \
+	X(CHI_BDEV_METHOD_SYNC, kSync)
+
 /* Number of methods, and the size of a table indexed by id. */
 #define CHI_BDEV_METHOD_COUNT 9
 #define CHI_BDEV_METHOD_TABLE_SIZE 17
