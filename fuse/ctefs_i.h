@@ -1,12 +1,25 @@
 /*
  * cte-fuse: private declarations shared by the daemon's source files.
  *
- * Files: main.c (command line, config, mount, daemonize, signals),
- * config.c (the built-in default configuration), inode.c (per-inode state
- * the kernel holds references to), ops.c (the FUSE low-level operations),
- * xattr.c (extended attributes, including user.cte.*), rawio.c (the
- * /dev/fuse read/write hooks: FUSE_HANDLE_KILLPRIV_V2 and the request
- * flags libfuse does not pass on).
+ * Who owns what:
+ *   main.c      command line, configuration, mount, daemonize, signals
+ *   parse.c     the command line and -o options
+ *   config.c    the built-in default configuration
+ *   inode.c     the table of inodes the kernel holds references to, and
+ *               its stripe locks
+ *   ops.c       the operation table, INIT, FORGET, STATFS, reply helpers
+ *   dir.c       names: LOOKUP, CREATE, MKNOD, MKDIR, SYMLINK, READLINK,
+ *               LINK, UNLINK, RMDIR, RENAME
+ *   attr.c      attributes and permissions: GETATTR, SETATTR, ACCESS, and
+ *               the privilege killing of write, truncate and chown
+ *   file.c      file data: OPEN, READ, WRITE, RELEASE, FSYNC, FALLOCATE,
+ *               COPY_FILE_RANGE, LSEEK
+ *   wb_error.c  failed write-backs: the episode, the cut-back, the resync
+ *               thread
+ *   readdir.c   directory handles and listings
+ *   xattr.c     extended attributes, including user.cte.*
+ *   rawio.c     the /dev/fuse read/write hooks: FUSE_HANDLE_KILLPRIV_V2
+ *               and the request flags libfuse does not pass on
  */
 #ifndef CTEFS_I_H
 #define CTEFS_I_H
@@ -202,8 +215,107 @@ struct ctefs {
 	volatile int killpriv_v2; /* set when the INIT reply carried it */
 };
 
+/* ------------------------------------------------------------------ */
+/* The operations                                                      */
+
 /* The low-level operation table (ops.c). */
 extern const struct fuse_lowlevel_ops ctefs__ops;
+
+static inline struct ctefs *ctefs__fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static inline void ctefs__now(struct timespec *ts)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+}
+
+/* Reply helpers (ops.c).  reply_entry counts the lookup before the reply,
+ * so that a FORGET cannot overtake it. */
+void ctefs__fill_entry(struct ctefs *fs, const cte_attr *a,
+                       struct fuse_entry_param *e);
+void ctefs__reply_entry(fuse_req_t req, struct ctefs *fs, const cte_attr *a);
+void ctefs__reply_attr(fuse_req_t req, struct ctefs *fs, const cte_attr *a);
+/* Drop nlookup of the kernel's references to ino (FORGET). */
+void ctefs__forget(struct ctefs *fs, fuse_ino_t ino, uint64_t nlookup);
+
+/* Directory operations (dir.c). */
+void ctefs__lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
+void ctefs__create(fuse_req_t req, fuse_ino_t parent, const char *name,
+                   mode_t mode, struct fuse_file_info *fi);
+void ctefs__mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+                  mode_t mode, dev_t rdev);
+void ctefs__mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+                  mode_t mode);
+void ctefs__symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+                    const char *name);
+void ctefs__readlink(fuse_req_t req, fuse_ino_t ino);
+void ctefs__link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+                 const char *newname);
+void ctefs__unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void ctefs__rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void ctefs__rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+                   fuse_ino_t newparent, const char *newname,
+                   unsigned int flags);
+/* The parent directory of directory `dir` (the root is its own). */
+int ctefs__lookup_parent(struct ctefs *fs, cte_id dir, cte_attr *out);
+
+/* Attributes and permissions (attr.c). */
+void ctefs__getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ctefs__setattr(fuse_req_t req, fuse_ino_t ino, struct stat *in,
+                    int to_set, struct fuse_file_info *fi);
+void ctefs__access(fuse_req_t req, fuse_ino_t ino, int mask);
+/* Clear set-user-ID/set-group-ID of regular file id as the caller of req
+ * would (see attr.c, "Set-user-ID"); 0 or -errno. */
+int ctefs__kill_suidgid(fuse_req_t req, struct ctefs *fs, cte_id id);
+/* Remove security.capability from id when it may have one; 0 or -errno. */
+int ctefs__drop_caps(struct ctefs *fs, cte_id id);
+/* A request's kill flag as noted by rawio.c, or `fallback`. */
+bool ctefs__kill_flag(uint32_t opcode, fuse_ino_t ino, bool fallback);
+
+/* File operations (file.c). */
+void ctefs__open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ctefs__read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                 struct fuse_file_info *fi);
+void ctefs__write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+                  size_t size, off_t off, struct fuse_file_info *fi);
+void ctefs__release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ctefs__fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+                  struct fuse_file_info *fi);
+void ctefs__fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+                      off_t length, struct fuse_file_info *fi);
+void ctefs__copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+                            struct fuse_file_info *fi_in, fuse_ino_t ino_out,
+                            off_t off_out, struct fuse_file_info *fi_out,
+                            size_t len, int flags);
+void ctefs__lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+                  struct fuse_file_info *fi);
+/* O_TRUNC at open or create (see file.c); 0 or -errno, *a updated. */
+int ctefs__open_truncate(fuse_req_t req, struct ctefs *fs, uint32_t opcode,
+                         fuse_ino_t nodeid, cte_id id, cte_attr *a);
+/* direct_io / keep_cache of a handle being opened on *a. */
+void ctefs__set_open_flags(struct ctefs *fs, struct fuse_file_info *fi,
+                           const cte_attr *a, bool fresh);
+
+/* Failed write-backs (wb_error.c). */
+/* Record a write-back of id that failed at off, and start the resync. */
+void ctefs__wb_failed(struct ctefs *fs, cte_id id, uint64_t off);
+/* Cut id back to the failed offset if it grew past it since the open. */
+void ctefs__wb_cut_back(struct ctefs *fs, cte_id id);
+/* Hold a lookup of id while the kernel still has its stale inode. */
+void ctefs__wb_wait_stale(struct ctefs *fs, cte_id id);
+
+/* Directory handles and listings (readdir.c). */
+void ctefs__opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ctefs__readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info *fi);
+void ctefs__readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+                        off_t off, struct fuse_file_info *fi);
+void ctefs__releasedir(fuse_req_t req, fuse_ino_t ino,
+                       struct fuse_file_info *fi);
+void ctefs__fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+                     struct fuse_file_info *fi);
 
 /* xattr operations (xattr.c), referenced from ctefs__ops. */
 void ctefs__setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,

@@ -29,11 +29,6 @@
 
 #include "ctefs_i.h"
 
-static struct ctefs *fs_of(fuse_req_t req)
-{
-	return fuse_req_userdata(req);
-}
-
 static bool is_security(const char *name)
 {
 	return strncmp(name, "security.", 9) == 0;
@@ -158,7 +153,7 @@ static int set_score(struct ctefs *fs, fuse_ino_t ino, double score)
 void ctefs__setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
                      const char *value, size_t size, int flags)
 {
-	struct ctefs *fs = fs_of(req);
+	struct ctefs *fs = ctefs__fs_of(req);
 	uint32_t cflags = 0;
 	double score;
 	int ret;
@@ -276,7 +271,7 @@ out:
 void ctefs__getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
                      size_t size)
 {
-	struct ctefs *fs = fs_of(req);
+	struct ctefs *fs = ctefs__fs_of(req);
 	uint32_t flags;
 	char *buf = NULL;
 	size_t len = 0;
@@ -330,7 +325,7 @@ void ctefs__getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 
 void ctefs__listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	struct ctefs *fs = fs_of(req);
+	struct ctefs *fs = ctefs__fs_of(req);
 	uint32_t flags;
 	char *buf = NULL;
 	size_t len = 0;
@@ -360,7 +355,7 @@ void ctefs__listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 void ctefs__removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	struct ctefs *fs = fs_of(req);
+	struct ctefs *fs = ctefs__fs_of(req);
 	int ret;
 
 	if (!known_namespace(name)) {
