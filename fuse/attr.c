@@ -78,32 +78,35 @@ static uint32_t killed_mode(fuse_req_t req, uint32_t mode, uint32_t gid)
 	return mode;
 }
 
-int ctefs__kill_suidgid(fuse_req_t req, struct ctefs *fs, cte_id id)
+/* Clear set-user-ID/set-group-ID of regular file id as the caller of req
+ * would, asking CTE for the mode. */
+static int kill_suidgid(fuse_req_t req, struct ctefs *fs, cte_id id)
 {
 	cte_attr a, want;
-	uint32_t mode;
 	int ret;
 
-	if (ctefs__inode_cached(&fs->itab, id, &mode, NULL) &&
-	    (!S_ISREG(mode) || !(mode & (S_ISUID | S_ISGID))))
-		return 0;
 	ret = cte_ns_getattr(&fs->cte, id, &a);
 	if (ret)
 		return ret;
-	ctefs__inode_note_attr(&fs->itab, &a);
+	ctefs__itable_note_attr(&fs->itab, &a);
 	if (!S_ISREG(a.mode) || killed_mode(req, a.mode, a.gid) == a.mode)
 		return 0;
 	memset(&want, 0, sizeof(want));
 	want.mode = killed_mode(req, a.mode, a.gid);
 	ret = cte_ns_setattr(&fs->cte, id, &want, CTE_SET_MODE, &a);
 	if (ret == 0)
-		ctefs__inode_note_attr(&fs->itab, &a);
+		ctefs__itable_note_attr(&fs->itab, &a);
 	return ret;
 }
 
-int ctefs__drop_caps(struct ctefs *fs, cte_id id)
+/*
+ * Remove security.capability from id unless it is known to have none.
+ * flags: the inode's xflags if read since the last CTE call, else 0 (then
+ * ctefs__xattr_flags reads or learns them).
+ */
+static int drop_caps(struct ctefs *fs, cte_id id, uint32_t flags)
 {
-	uint32_t flags = ctefs__inode_xflags(&fs->itab, id);
+	struct ctefs_inode *e;
 	int ret;
 
 	if (!(flags & CTEFS_X_KNOWN))
@@ -113,9 +116,32 @@ int ctefs__drop_caps(struct ctefs *fs, cte_id id)
 	ret = cte_xattr_remove(&fs->cte, id, CTEFS_XATTR_CAPS);
 	if (ret == -ENODATA)
 		ret = 0;
-	if (ret == 0)
-		ctefs__inode_xflags_set(&fs->itab, id, 0, CTEFS_X_HAS_CAP);
+	if (ret == 0) {
+		e = ctefs__inode_lock(&fs->itab, id);
+		if (e)
+			e->xflags &= ~CTEFS_X_HAS_CAP;
+		ctefs__inode_unlock(&fs->itab, e);
+	}
 	return ret;
+}
+
+int ctefs__kill_privs(fuse_req_t req, struct ctefs *fs, cte_id id,
+                      bool suidgid)
+{
+	/* what is cached of both, in one section */
+	struct ctefs_inode *e = ctefs__inode_lock(&fs->itab, id);
+	uint32_t mode = e ? e->mode : 0, flags = e ? e->xflags : 0;
+	int ret;
+
+	ctefs__inode_unlock(&fs->itab, e);
+	if (suidgid && (mode == 0 ||
+	                (S_ISREG(mode) && (mode & (S_ISUID | S_ISGID))))) {
+		ret = kill_suidgid(req, fs, id);
+		if (ret)
+			return ret;
+		flags = 0; /* CTE was asked since: read them again */
+	}
+	return drop_caps(fs, id, flags);
 }
 
 /* A request's kill flag as noted by rawio.c, or `fallback`. */
@@ -135,10 +161,12 @@ void ctefs__getattr(fuse_req_t req, fuse_ino_t ino,
 
 	(void)fi;
 	ret = cte_ns_getattr(&fs->cte, ino, &a);
-	if (ret)
+	if (ret) {
 		fuse_reply_err(req, -ret);
-	else
-		ctefs__reply_attr(req, fs, &a);
+		return;
+	}
+	ctefs__itable_note_attr(&fs->itab, &a);
+	ctefs__reply_attr(req, fs, &a);
 }
 
 /* Permission rules for chown/chgrp by a non-root caller. */
@@ -182,17 +210,20 @@ void ctefs__setattr(fuse_req_t req, fuse_ino_t ino, struct stat *in,
 	            to_set == FUSE_SET_ATTR_CTIME ||
 	            (to_set == 0 &&
 	             (!fs->opts.writeback || fuse_req_ctx(req)->uid != 0));
+	struct ctefs_inode *e;
 	cte_attr want, cur, out;
-	uint32_t mask = 0, mode;
+	uint32_t mask = 0;
 	int ret = 0;
 
 	(void)fi;
 	memset(&want, 0, sizeof(want));
 	memset(&cur, 0, sizeof(cur));
-	if (kill && !(to_set & FUSE_SET_ATTR_MODE) &&
-	    ctefs__inode_cached(&fs->itab, ino, &mode, NULL) &&
-	    !(mode & (S_ISUID | S_ISGID)))
-		kill = false; /* nothing to clear: no lookup needed */
+	if (kill && !(to_set & FUSE_SET_ATTR_MODE)) {
+		e = ctefs__inode_lock(&fs->itab, ino);
+		if (e && e->mode && !(e->mode & (S_ISUID | S_ISGID)))
+			kill = false; /* nothing to clear: no lookup needed */
+		ctefs__inode_unlock(&fs->itab, e);
+	}
 	if (chown || kill ||
 	    ((to_set & FUSE_SET_ATTR_MODE) && (in->st_mode & S_IFMT) == 0)) {
 		ret = cte_ns_getattr(&fs->cte, ino, &cur);
@@ -254,7 +285,7 @@ void ctefs__setattr(fuse_req_t req, fuse_ino_t ino, struct stat *in,
 	/* chown and truncate remove file capabilities */
 	if (to_set &
 	    (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID | FUSE_SET_ATTR_SIZE)) {
-		ret = ctefs__drop_caps(fs, ino);
+		ret = drop_caps(fs, ino, 0);
 		if (ret)
 			goto out;
 	}
@@ -264,11 +295,16 @@ void ctefs__setattr(fuse_req_t req, fuse_ino_t ino, struct stat *in,
 		ret = cte_ns_setattr(&fs->cte, ino, &want, mask, &out);
 	if (ret)
 		goto out;
-	/* The kernel made this change through its own cache. */
-	if (S_ISREG(out.mode))
-		ctefs__inode_stamp_set(&fs->itab, ino, &out.mtime, out.size);
-	if (mask & CTE_SET_SIZE)
-		ctefs__inode_note_open(&fs->itab, ino, out.size);
+	e = ctefs__inode_lock(&fs->itab, ino);
+	if (e) {
+		/* The kernel made this change through its own cache. */
+		if (S_ISREG(out.mode))
+			ctefs__inode_stamp_set(e, &out.mtime, out.size);
+		if (mask & CTE_SET_SIZE)
+			ctefs__wb_reset(e, out.size);
+		ctefs__inode_note_attr(e, &out);
+	}
+	ctefs__inode_unlock(&fs->itab, e);
 out:
 	if (ret)
 		fuse_reply_err(req, -ret);

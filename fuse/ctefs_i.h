@@ -71,15 +71,18 @@
  * Entries are created by every reply that hands the kernel an entry
  * (lookup, create, mkdir, mknod, symlink, link, readdirplus) and removed
  * when FORGET brings the count to zero.  The fields are caches: CTE is the
- * source of truth.  Protected by the stripe lock of the table it is in.
+ * source of truth.  Every field is protected by the stripe lock of the
+ * table it is in: read or write it only between ctefs__inode_lock() (or
+ * ctefs__inode_ref_lock()) and ctefs__inode_unlock().  The file named
+ * after a field is the one that gives it its meaning.
  */
 struct ctefs_inode {
-	cte_id id;
-	uint64_t nlookup;
-	uint32_t xflags;  /* CTEFS_X_* */
-	uint32_t mode;    /* last mode seen (0 = unknown) */
+	cte_id id;        /* protected by the stripe lock (as all below) */
+	uint64_t nlookup; /* the kernel's references (inode.c) */
+	uint32_t xflags;  /* CTEFS_X_* (xattr.c) */
+	uint32_t mode;    /* last mode seen, 0 = unknown (attr.c, dir.c) */
 	uint32_t gid;     /* last gid seen */
-	bool stamp_valid; /* page cache matches stamp_mtime/size */
+	bool stamp_valid; /* page cache matches stamp_mtime/size (file.c) */
 	struct timespec stamp_mtime;
 	uint64_t stamp_size;
 	bool written;         /* data written since the stamp was taken */
@@ -87,10 +90,10 @@ struct ctefs_inode {
 	bool resyncing;       /* a resync after a failed write-back runs */
 	bool wb_failed;       /* a write-back failed since the last open */
 	uint64_t wb_fail_off; /* lowest offset whose write-back failed */
-	uint64_t open_size;   /* size at the last open */
+	uint64_t open_size;   /* size at the last open (wb_error.c) */
 	int opens;            /* open handles not yet released */
 	int wb_inflight;      /* write-backs being written to CTE */
-	bool dir_score_known; /* dir_score below is loaded */
+	bool dir_score_known; /* dir_score below is loaded (xattr.c) */
 	double dir_score;     /* directories: default score, < 0 = none */
 	bool multilinked;     /* a reply showed it with st_nlink > 1 */
 	struct ctefs_inode *next;
@@ -98,7 +101,8 @@ struct ctefs_inode {
 
 #define CTEFS_STRIPES 64
 
-/* synchronization: each stripe has its own mutex guarding its chains. */
+/* synchronization: each stripe has its own mutex guarding its chains and
+ * their entries' fields. */
 struct ctefs_stripe {
 	pthread_mutex_t lock;
 	struct ctefs_inode **buckets; /* protected by lock */
@@ -112,74 +116,39 @@ struct ctefs_itable {
 
 int ctefs__itable_init(struct ctefs_itable *t);
 void ctefs__itable_destroy(struct ctefs_itable *t);
-/* Add n lookups to id (creating its entry); 0 or -ENOMEM. */
-int ctefs__inode_ref(struct ctefs_itable *t, cte_id id, uint64_t n);
+/*
+ * id's entry with its stripe locked, or NULL (then nothing is locked) when
+ * the kernel holds no reference to id.  Release with ctefs__inode_unlock.
+ */
+struct ctefs_inode *ctefs__inode_lock(struct ctefs_itable *t, cte_id id);
+/* Add n lookups to id, creating its entry; the entry locked as by
+ * ctefs__inode_lock, or NULL when out of memory (nothing locked). */
+struct ctefs_inode *ctefs__inode_ref_lock(struct ctefs_itable *t, cte_id id,
+                                          uint64_t n);
+/* Unlock e's stripe; e may be NULL (then it does nothing). */
+void ctefs__inode_unlock(struct ctefs_itable *t, struct ctefs_inode *e);
 /*
  * Drop n lookups; true when the count reached zero (entry removed), and
  * then *orphan says whether the inode may have lost its last name.
  */
 bool ctefs__inode_unref(struct ctefs_itable *t, cte_id id, uint64_t n,
                         bool *orphan);
-/* Mark an inode that may have lost its last name; false if not in the
- * table (the kernel holds no reference: forget it now). */
-bool ctefs__inode_mark_orphan(struct ctefs_itable *t, cte_id id);
-/* Note a data write; ctefs__inode_take_written() returns and clears it. */
-void ctefs__inode_mark_written(struct ctefs_itable *t, cte_id id);
-bool ctefs__inode_take_written(struct ctefs_itable *t, cte_id id);
-/* Remember attributes seen in a reply (mode, gid, and a link count above
- * one on a non-directory: see ctefs__inode_multilinked). */
-void ctefs__inode_note_attr(struct ctefs_itable *t, const cte_attr *a);
 /*
- * True when a reply has shown the kernel this non-directory with more than
- * one name while it held the inode (the mark lasts until FORGET removes
- * the entry).  Listings leave such inodes' attributes out: see do_readdir.
+ * Field groups of a locked entry.  note_attr remembers attributes seen in
+ * a reply: mode, gid, and a link count above one on a non-directory
+ * (multilinked: the mark lasts until FORGET removes the entry; listings
+ * leave such inodes' attributes out, see readdir.c).  stamp_set takes the
+ * keep_cache stamp; stamp_check says whether the stamp is valid and equals
+ * (mtime, size), and then sets it to (mtime, size) in every case.
  */
-bool ctefs__inode_multilinked(struct ctefs_itable *t, cte_id id);
-/* Cached mode and gid; false if the inode has no entry/unknown. */
-bool ctefs__inode_cached(struct ctefs_itable *t, cte_id id, uint32_t *mode,
-                         uint32_t *gid);
-uint32_t ctefs__inode_xflags(struct ctefs_itable *t, cte_id id);
-void ctefs__inode_xflags_set(struct ctefs_itable *t, cte_id id, uint32_t set,
-                             uint32_t clear);
-/*
- * keep_cache decision: true when the stamp is valid and equals (mtime,
- * size); the stamp is then set to (mtime, size) in every case.
- */
-bool ctefs__inode_stamp_check(struct ctefs_itable *t, cte_id id,
-                              const struct timespec *mtime, uint64_t size);
-void ctefs__inode_stamp_set(struct ctefs_itable *t, cte_id id,
+void ctefs__inode_note_attr(struct ctefs_inode *e, const cte_attr *a);
+void ctefs__inode_stamp_set(struct ctefs_inode *e,
                             const struct timespec *mtime, uint64_t size);
-void ctefs__inode_stamp_clear(struct ctefs_itable *t, cte_id id);
-/* A directory's default score as cached (see xattr.c); false if unknown. */
-bool ctefs__inode_dir_score(struct ctefs_itable *t, cte_id id, double *out);
-void ctefs__inode_set_dir_score(struct ctefs_itable *t, cte_id id,
-                                double score);
-/*
- * Write-back failure bookkeeping (see ops.c, "failed write-back"):
- * note_open records the size at open and ends an earlier failure episode;
- * note_wb_failure records a failed offset (true when it starts an episode
- * or lowers the failed offset); wb_begin counts a write-back in flight and
- * says whether it ends past the first failed offset (then it must be
- * refused; *fail_off gets that offset); wb_end ends it and says whether it
- * was the last in flight of a failure episode;
- * wb_failure returns the episode (false if none).
- */
-void ctefs__inode_note_open(struct ctefs_itable *t, cte_id id, uint64_t size);
-bool ctefs__inode_note_wb_failure(struct ctefs_itable *t, cte_id id,
-                                  uint64_t off);
-bool ctefs__inode_wb_begin(struct ctefs_itable *t, cte_id id, uint64_t end,
-                           uint64_t *fail_off);
-bool ctefs__inode_wb_end(struct ctefs_itable *t, cte_id id);
-bool ctefs__inode_wb_failure(struct ctefs_itable *t, cte_id id,
-                             uint64_t *fail_off, uint64_t *open_size);
-/* Count open handles (delta +1 on open, -1 after release). */
-void ctefs__inode_opens(struct ctefs_itable *t, cte_id id, int delta);
-/* True while a write-back failure episode runs and handles are open or
- * the resync thread (which holds a kernel reference) still runs. */
-bool ctefs__inode_stale_open(struct ctefs_itable *t, cte_id id);
-/* Claim the inode's resync slot (false: one is running); release it. */
-bool ctefs__inode_resync_start(struct ctefs_itable *t, cte_id id);
-void ctefs__inode_resync_done(struct ctefs_itable *t, cte_id id);
+bool ctefs__inode_stamp_check(struct ctefs_inode *e,
+                              const struct timespec *mtime, uint64_t size);
+/* Lock, note_attr, unlock: for an operation whose only inode state is
+ * the attributes it saw. */
+void ctefs__itable_note_attr(struct ctefs_itable *t, const cte_attr *a);
 
 /* ------------------------------------------------------------------ */
 /* The daemon                                                          */
@@ -231,11 +200,10 @@ static inline void ctefs__now(struct timespec *ts)
 	clock_gettime(CLOCK_REALTIME, ts);
 }
 
-/* Reply helpers (ops.c).  reply_entry counts the lookup before the reply,
- * so that a FORGET cannot overtake it. */
+/* Reply helpers (ops.c): an entry or attributes as the kernel gets them,
+ * with the configured timeouts.  They touch no inode state. */
 void ctefs__fill_entry(struct ctefs *fs, const cte_attr *a,
                        struct fuse_entry_param *e);
-void ctefs__reply_entry(fuse_req_t req, struct ctefs *fs, const cte_attr *a);
 void ctefs__reply_attr(fuse_req_t req, struct ctefs *fs, const cte_attr *a);
 /* Drop nlookup of the kernel's references to ino (FORGET). */
 void ctefs__forget(struct ctefs *fs, fuse_ino_t ino, uint64_t nlookup);
@@ -266,11 +234,13 @@ void ctefs__getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void ctefs__setattr(fuse_req_t req, fuse_ino_t ino, struct stat *in,
                     int to_set, struct fuse_file_info *fi);
 void ctefs__access(fuse_req_t req, fuse_ino_t ino, int mask);
-/* Clear set-user-ID/set-group-ID of regular file id as the caller of req
- * would (see attr.c, "Set-user-ID"); 0 or -errno. */
-int ctefs__kill_suidgid(fuse_req_t req, struct ctefs *fs, cte_id id);
-/* Remove security.capability from id when it may have one; 0 or -errno. */
-int ctefs__drop_caps(struct ctefs *fs, cte_id id);
+/*
+ * Before a write or an O_TRUNC (see attr.c, "Set-user-ID"): clear
+ * set-user-ID/set-group-ID of regular file id as the caller of req would,
+ * when `suidgid`, then remove security.capability; 0 or -errno.
+ */
+int ctefs__kill_privs(fuse_req_t req, struct ctefs *fs, cte_id id,
+                      bool suidgid);
 /* A request's kill flag as noted by rawio.c, or `fallback`. */
 bool ctefs__kill_flag(uint32_t opcode, fuse_ino_t ino, bool fallback);
 
@@ -294,15 +264,24 @@ void ctefs__lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 /* O_TRUNC at open or create (see file.c); 0 or -errno, *a updated. */
 int ctefs__open_truncate(fuse_req_t req, struct ctefs *fs, uint32_t opcode,
                          fuse_ino_t nodeid, cte_id id, cte_attr *a);
-/* direct_io / keep_cache of a handle being opened on *a. */
-void ctefs__set_open_flags(struct ctefs *fs, struct fuse_file_info *fi,
-                           const cte_attr *a, bool fresh);
+/*
+ * A handle is being opened on *a (fresh: a file just created): note the
+ * attributes, end a write-back failure episode (ctefs__wb_reset), set
+ * direct_io / keep_cache in *fi, count the handle.  e is a's entry, locked,
+ * or NULL (then only *fi is set).  ctefs__note_close uncounts it (after
+ * RELEASE, or when the open's reply found the request interrupted).
+ */
+void ctefs__note_open(struct ctefs_inode *e, struct fuse_file_info *fi,
+                      const cte_attr *a, bool fresh);
+void ctefs__note_close(struct ctefs *fs, cte_id id);
 
-/* Failed write-backs (wb_error.c). */
-/* Record a write-back of id that failed at off, and start the resync. */
-void ctefs__wb_failed(struct ctefs *fs, cte_id id, uint64_t off);
-/* Cut id back to the failed offset if it grew past it since the open. */
-void ctefs__wb_cut_back(struct ctefs *fs, cte_id id);
+/* Failed write-backs (wb_error.c, see its DESIGN). */
+/* A WRITE of cached pages (fi->writepage): stored, or refused past an
+ * earlier failure; a failure starts or lowers the episode.  0 or -errno. */
+int ctefs__writeback(struct ctefs *fs, cte_id id, const char *buf,
+                     size_t size, uint64_t off);
+/* An open or truncate to `size` ends e's failure episode; e locked. */
+void ctefs__wb_reset(struct ctefs_inode *e, uint64_t size);
 /* Hold a lookup of id while the kernel still has its stale inode. */
 void ctefs__wb_wait_stale(struct ctefs *fs, cte_id id);
 

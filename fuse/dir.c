@@ -22,9 +22,15 @@ static bool name_too_long(const char *name)
 /* The forget path of an inode that may have lost its last name. */
 static void note_maybe_orphan(struct ctefs *fs, cte_id id)
 {
+	struct ctefs_inode *e;
+
 	if (id == CTE_ID_NONE)
 		return;
-	if (!ctefs__inode_mark_orphan(&fs->itab, id))
+	e = ctefs__inode_lock(&fs->itab, id);
+	if (e)
+		e->orphan = true;
+	ctefs__inode_unlock(&fs->itab, e);
+	if (!e) /* the kernel holds no reference: forget it now */
 		cte_ns_forget(&fs->cte, id);
 }
 
@@ -38,14 +44,17 @@ static int sticky_check(fuse_req_t req, struct ctefs *fs, cte_id parent,
                         const char *name)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct ctefs_inode *e;
 	cte_attr dir, victim;
 	uint32_t mode;
 	int ret;
 
 	if (ctx->uid == 0)
 		return 0;
-	if (ctefs__inode_cached(&fs->itab, parent, &mode, NULL) &&
-	    !(mode & S_ISVTX))
+	e = ctefs__inode_lock(&fs->itab, parent);
+	mode = e ? e->mode : 0;
+	ctefs__inode_unlock(&fs->itab, e);
+	if (mode && !(mode & S_ISVTX))
 		return 0;
 	ret = cte_ns_getattr(&fs->cte, parent, &dir);
 	if (ret)
@@ -58,6 +67,43 @@ static int sticky_check(fuse_req_t req, struct ctefs *fs, cte_id parent,
 	if (ret)
 		return ret;
 	return victim.uid == ctx->uid ? 0 : -EPERM;
+}
+
+/*
+ * What a node just made here is known to have (e locked): no stored
+ * xattrs, a directory's default score `score`, a file's page cache stamp.
+ */
+static void note_new(struct ctefs_inode *e, const cte_attr *a, double score)
+{
+	e->xflags = CTEFS_X_KNOWN;
+	if (S_ISDIR(a->mode)) {
+		e->dir_score_known = true;
+		e->dir_score = score;
+	}
+	if (S_ISREG(a->mode))
+		ctefs__inode_stamp_set(e, &a->mtime, a->size);
+}
+
+/*
+ * Hand the kernel an entry: count the lookup first, so a FORGET cannot
+ * overtake it.  fresh: the node was just made (see note_new).
+ */
+static void reply_entry(fuse_req_t req, struct ctefs *fs, const cte_attr *a,
+                        bool fresh, double score)
+{
+	struct ctefs_inode *e = ctefs__inode_ref_lock(&fs->itab, a->id, 1);
+	struct fuse_entry_param ep;
+
+	if (!e) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (fresh)
+		note_new(e, a, score);
+	ctefs__inode_note_attr(e, a);
+	ctefs__inode_unlock(&fs->itab, e);
+	ctefs__fill_entry(fs, a, &ep);
+	fuse_reply_entry(req, &ep);
 }
 
 /* The parent directory of directory `dir` (the root is its own). */
@@ -96,23 +142,30 @@ void ctefs__lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	if (S_ISREG(a.mode))
 		ctefs__wb_wait_stale(fs, a.id);
-	ctefs__reply_entry(req, fs, &a);
+	reply_entry(req, fs, &a, false, 0);
 }
 
-/* Create a node of any type in `parent` for the calling user. */
+/* Create a node of any type in `parent` for the calling user; *score
+ * gets the default score it was given. */
 static int make_node(fuse_req_t req, struct ctefs *fs, cte_id parent,
                      const char *name, uint32_t mode, uint64_t rdev,
-                     const char *link, cte_attr *out)
+                     const char *link, cte_attr *out, double *score)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	uint32_t parent_mode, parent_gid;
+	uint32_t parent_mode = 0, parent_gid = 0;
+	struct ctefs_inode *e;
 	cte_attr a;
 	int ret;
 
 	if (name_too_long(name))
 		return -ENAMETOOLONG;
-	if (!ctefs__inode_cached(&fs->itab, parent, &parent_mode,
-	                         &parent_gid)) {
+	e = ctefs__inode_lock(&fs->itab, parent);
+	if (e && e->mode) {
+		parent_mode = e->mode;
+		parent_gid = e->gid;
+	}
+	ctefs__inode_unlock(&fs->itab, e);
+	if (parent_mode == 0) {
 		cte_attr p;
 		ret = cte_ns_getattr(&fs->cte, parent, &p);
 		if (ret)
@@ -134,34 +187,23 @@ static int make_node(fuse_req_t req, struct ctefs *fs, cte_id parent,
 		if (S_ISDIR(mode))
 			a.mode |= S_ISGID;
 	}
-	ret = cte_ns_create(&fs->cte, parent, name, &a, link, out);
-	if (ret == 0) {
-		ctefs__inode_ref(&fs->itab, out->id, 0);
-		if (S_ISDIR(mode))
-			ctefs__inode_set_dir_score(&fs->itab, out->id, a.score);
-	}
-	return ret;
-}
-
-/* A freshly created object has no stored xattrs: answer them from memory. */
-static void note_new(struct ctefs *fs, const cte_attr *a)
-{
-	ctefs__inode_xflags_set(&fs->itab, a->id, CTEFS_X_KNOWN, ~0u);
-	if (S_ISREG(a->mode))
-		ctefs__inode_stamp_set(&fs->itab, a->id, &a->mtime, a->size);
+	*score = a.score;
+	return cte_ns_create(&fs->cte, parent, name, &a, link, out);
 }
 
 void ctefs__create(fuse_req_t req, fuse_ino_t parent, const char *name,
                    mode_t mode, struct fuse_file_info *fi)
 {
 	struct ctefs *fs = ctefs__fs_of(req);
-	struct fuse_entry_param e;
+	struct fuse_entry_param ep;
+	struct ctefs_inode *e;
 	bool fresh = true;
+	double score;
 	cte_attr a;
 	int ret;
 
 	ret = make_node(req, fs, parent, name, S_IFREG | (mode & 07777), 0,
-	                NULL, &a);
+	                NULL, &a, &score);
 	if (ret == -EEXIST && !(fi->flags & O_EXCL)) {
 		/* Lost a race with another creator: open the existing file. */
 		fresh = false;
@@ -171,86 +213,77 @@ void ctefs__create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		if (ret == 0 && (fi->flags & O_TRUNC))
 			ret = ctefs__open_truncate(req, fs, CTEFS_OP_CREATE,
 			                           parent, a.id, &a);
-		if (ret == 0)
-			ret = ctefs__inode_ref(&fs->itab, a.id, 0);
 	}
 	if (ret) {
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	if (fresh)
-		note_new(fs, &a);
-	ctefs__inode_ref(&fs->itab, a.id, 1);
-	ctefs__inode_note_attr(&fs->itab, &a);
-	ctefs__inode_note_open(&fs->itab, a.id, a.size);
-	ctefs__set_open_flags(fs, fi, &a, fresh);
-	ctefs__fill_entry(fs, &a, &e);
-	ctefs__inode_opens(&fs->itab, a.id, 1);
-	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+	/* the entry, what a new file is known to have, the handle: one
+	 * section, before the reply (see reply_entry) */
+	e = ctefs__inode_ref_lock(&fs->itab, a.id, 1);
+	if (!e && !fresh) {
+		/* (a new file is answered even so: the kernel then holds an
+		 * inode the table does not) */
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (e && fresh)
+		note_new(e, &a, score);
+	ctefs__note_open(e, fi, &a, fresh);
+	ctefs__inode_unlock(&fs->itab, e);
+	ctefs__fill_entry(fs, &a, &ep);
+	if (fuse_reply_create(req, &ep, fi) == -ENOENT) {
 		/* interrupted: the kernel has neither entry nor handle */
-		ctefs__inode_opens(&fs->itab, a.id, -1);
+		ctefs__note_close(fs, a.id);
 		ctefs__forget(fs, a.id, 1);
 	}
+}
+
+/* MKNOD, MKDIR, SYMLINK: make the node and hand it to the kernel. */
+static void make_and_reply(fuse_req_t req, fuse_ino_t parent,
+                           const char *name, uint32_t mode, uint64_t rdev,
+                           const char *link)
+{
+	struct ctefs *fs = ctefs__fs_of(req);
+	double score;
+	cte_attr a;
+	int ret;
+
+	ret = make_node(req, fs, parent, name, mode, rdev, link, &a, &score);
+	if (ret == -EINVAL && !S_ISREG(mode) && !S_ISDIR(mode) &&
+	    !S_ISLNK(mode))
+		ret = -EPERM; /* special files: only if CTE can hold them */
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		reply_entry(req, fs, &a, true, score);
 }
 
 void ctefs__mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
                   mode_t mode, dev_t rdev)
 {
-	struct ctefs *fs = ctefs__fs_of(req);
-	cte_attr a;
-	int ret;
-
 	if (!S_ISREG(mode) && !S_ISFIFO(mode) && !S_ISSOCK(mode) &&
 	    !S_ISCHR(mode) && !S_ISBLK(mode)) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	ret = make_node(req, fs, parent, name, mode, rdev, NULL, &a);
-	if (ret == -EINVAL && !S_ISREG(mode))
-		ret = -EPERM; /* special files: only if CTE can hold them */
-	if (ret) {
-		fuse_reply_err(req, -ret);
-		return;
-	}
-	note_new(fs, &a);
-	ctefs__reply_entry(req, fs, &a);
+	make_and_reply(req, parent, name, mode, rdev, NULL);
 }
 
 void ctefs__mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
                   mode_t mode)
 {
-	struct ctefs *fs = ctefs__fs_of(req);
-	cte_attr a;
-	int ret;
-
-	ret = make_node(req, fs, parent, name, S_IFDIR | (mode & 07777), 0,
-	                NULL, &a);
-	if (ret) {
-		fuse_reply_err(req, -ret);
-		return;
-	}
-	note_new(fs, &a);
-	ctefs__reply_entry(req, fs, &a);
+	make_and_reply(req, parent, name, S_IFDIR | (mode & 07777), 0, NULL);
 }
 
 void ctefs__symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
                     const char *name)
 {
-	struct ctefs *fs = ctefs__fs_of(req);
-	cte_attr a;
-	int ret;
-
 	if (strnlen(link, PATH_MAX) >= PATH_MAX) {
 		fuse_reply_err(req, ENAMETOOLONG);
 		return;
 	}
-	ret = make_node(req, fs, parent, name, S_IFLNK | 0777, 0, link, &a);
-	if (ret) {
-		fuse_reply_err(req, -ret);
-		return;
-	}
-	note_new(fs, &a);
-	ctefs__reply_entry(req, fs, &a);
+	make_and_reply(req, parent, name, S_IFLNK | 0777, 0, link);
 }
 
 void ctefs__readlink(fuse_req_t req, fuse_ino_t ino)
@@ -281,7 +314,7 @@ void ctefs__link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	if (ret)
 		fuse_reply_err(req, -ret);
 	else
-		ctefs__reply_entry(req, fs, &a);
+		reply_entry(req, fs, &a, false, 0);
 }
 
 void ctefs__unlink(fuse_req_t req, fuse_ino_t parent, const char *name)

@@ -77,17 +77,33 @@ static char *thread_buf(size_t size)
 	return b->data;
 }
 
-void ctefs__set_open_flags(struct ctefs *fs, struct fuse_file_info *fi,
-                           const cte_attr *a, bool fresh)
+void ctefs__note_open(struct ctefs_inode *e, struct fuse_file_info *fi,
+                      const cte_attr *a, bool fresh)
 {
+	if (e) {
+		ctefs__inode_note_attr(e, a);
+		ctefs__wb_reset(e, a->size);
+	}
 	if (fi->flags & O_DIRECT) {
 		/* Uncached: reads and writes go straight to CTE. */
 		fi->direct_io = 1;
-		ctefs__inode_stamp_clear(&fs->itab, a->id);
+		if (e)
+			e->stamp_valid = false;
 	} else if (!fresh) {
-		fi->keep_cache = ctefs__inode_stamp_check(&fs->itab, a->id,
-		                                          &a->mtime, a->size);
+		fi->keep_cache =
+		    e && ctefs__inode_stamp_check(e, &a->mtime, a->size);
 	}
+	if (e)
+		e->opens++;
+}
+
+void ctefs__note_close(struct ctefs *fs, cte_id id)
+{
+	struct ctefs_inode *e = ctefs__inode_lock(&fs->itab, id);
+
+	if (e)
+		e->opens--;
+	ctefs__inode_unlock(&fs->itab, e);
 }
 
 static int truncate_to_zero(struct ctefs *fs, cte_id id, cte_attr *a)
@@ -110,12 +126,9 @@ int ctefs__open_truncate(fuse_req_t req, struct ctefs *fs, uint32_t opcode,
                          fuse_ino_t nodeid, cte_id id, cte_attr *a)
 {
 	bool kill = ctefs__kill_flag(opcode, nodeid, false);
-	int ret = 0;
+	int ret;
 
-	if (kill)
-		ret = ctefs__kill_suidgid(req, fs, id);
-	if (ret == 0)
-		ret = ctefs__drop_caps(fs, id);
+	ret = ctefs__kill_privs(req, fs, id, kill);
 	if (ret == 0 && a->size > 0)
 		ret = truncate_to_zero(fs, id, a);
 	else if (ret == 0 && kill)
@@ -126,6 +139,7 @@ int ctefs__open_truncate(fuse_req_t req, struct ctefs *fs, uint32_t opcode,
 void ctefs__open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ctefs *fs = ctefs__fs_of(req);
+	struct ctefs_inode *e;
 	cte_attr a;
 	int ret;
 
@@ -140,12 +154,11 @@ void ctefs__open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	ctefs__inode_note_attr(&fs->itab, &a);
-	ctefs__inode_note_open(&fs->itab, ino, a.size);
-	ctefs__set_open_flags(fs, fi, &a, false);
-	ctefs__inode_opens(&fs->itab, ino, 1);
+	e = ctefs__inode_lock(&fs->itab, ino);
+	ctefs__note_open(e, fi, &a, false);
+	ctefs__inode_unlock(&fs->itab, e);
 	if (fuse_reply_open(req, fi) == -ENOENT)
-		ctefs__inode_opens(&fs->itab, ino, -1);
+		ctefs__note_close(fs, ino);
 }
 
 void ctefs__read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -173,51 +186,31 @@ void ctefs__write(fuse_req_t req, fuse_ino_t ino, const char *buf,
                   size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct ctefs *fs = ctefs__fs_of(req);
-	uint64_t limit = 0;
-	int ret = 0;
+	struct ctefs_inode *e;
+	bool kill;
+	int ret;
 
-	if (!fi->writepage) {
+	if (fi->writepage) {
+		ret = ctefs__writeback(fs, ino, buf, size, (uint64_t)off);
+	} else {
 		/* privileges go before the data (attr.c, "Set-user-ID") */
-		if (ctefs__kill_flag(CTEFS_OP_WRITE, ino,
-		                     fuse_req_ctx(req)->uid != 0))
-			ret = ctefs__kill_suidgid(req, fs, ino);
-		if (ret == 0)
-			ret = ctefs__drop_caps(fs, ino);
+		kill = ctefs__kill_flag(CTEFS_OP_WRITE, ino,
+		                        fuse_req_ctx(req)->uid != 0);
+		ret = ctefs__kill_privs(req, fs, ino, kill);
 		if (ret == 0)
 			ret = cte_blob_write(&fs->cte, ino, (uint64_t)off, buf,
 			                     size);
-	} else if (ctefs__inode_wb_begin(&fs->itab, ino, (uint64_t)off + size,
-	                                 &limit)) {
-		/* keep the file a prefix of what was written: store only the
-		 * part before the failed offset */
-		if ((uint64_t)off < limit)
-			cte_blob_write_ex(&fs->cte, ino, (uint64_t)off, buf,
-			                  limit - (uint64_t)off,
-			                  CTE_WRITE_KEEP_TIMES);
-		ret = -ENOSPC;
-	} else {
-		/* Write-back: the kernel stamped mtime/ctime when the page was
-		 * dirtied and sends them with SETATTR; the page may reach us
-		 * later, so it must not stamp them again. */
-		ret = cte_blob_write_ex(&fs->cte, ino, (uint64_t)off, buf, size,
-		                        CTE_WRITE_KEEP_TIMES);
-	}
-	if (fi->writepage) {
-		if (ret)
-			ctefs__wb_failed(fs, ino, (uint64_t)off);
-		/* the last write-back admitted before a failure cuts the
-		 * file back if it (or another) wrote past the failure */
-		if (ctefs__inode_wb_end(&fs->itab, ino))
-			ctefs__wb_cut_back(fs, ino);
 	}
 	if (ret) {
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	if (fi->direct_io)
-		ctefs__inode_stamp_clear(&fs->itab, ino);
-	else
-		ctefs__inode_mark_written(&fs->itab, ino);
+	e = ctefs__inode_lock(&fs->itab, ino);
+	if (e && fi->direct_io)
+		e->stamp_valid = false;
+	else if (e)
+		e->written = true;
+	ctefs__inode_unlock(&fs->itab, e);
 	fuse_reply_write(req, size);
 }
 
@@ -233,16 +226,27 @@ void ctefs__release(fuse_req_t req, fuse_ino_t ino,
                     struct fuse_file_info *fi)
 {
 	struct ctefs *fs = ctefs__fs_of(req);
+	struct ctefs_inode *e;
+	bool written = false;
 	cte_attr a;
 
 	(void)fi;
+	e = ctefs__inode_lock(&fs->itab, ino);
+	if (e) {
+		written = e->written;
+		e->written = false;
+	}
+	ctefs__inode_unlock(&fs->itab, e);
 	/* The page cache now holds what was written: stamp it. */
-	if (ctefs__inode_take_written(&fs->itab, ino) &&
-	    cte_ns_getattr(&fs->cte, ino, &a) == 0)
-		ctefs__inode_stamp_set(&fs->itab, ino, &a.mtime, a.size);
+	if (written && cte_ns_getattr(&fs->cte, ino, &a) == 0) {
+		e = ctefs__inode_lock(&fs->itab, ino);
+		if (e)
+			ctefs__inode_stamp_set(e, &a.mtime, a.size);
+		ctefs__inode_unlock(&fs->itab, e);
+	}
 	fuse_reply_err(req, 0);
 	/* after the reply: the kernel has dropped its reference by now */
-	ctefs__inode_opens(&fs->itab, ino, -1);
+	ctefs__note_close(fs, ino);
 }
 
 void ctefs__fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
@@ -302,6 +306,7 @@ void ctefs__copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
                             size_t len, int flags)
 {
 	struct ctefs *fs = ctefs__fs_of(req);
+	struct ctefs_inode *e;
 	uint64_t done = 0, n;
 	char *buf;
 	int ret = 0;
@@ -334,7 +339,10 @@ void ctefs__copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		if (n < chunk)
 			break;
 	}
-	ctefs__inode_stamp_clear(&fs->itab, ino_out);
+	e = ctefs__inode_lock(&fs->itab, ino_out);
+	if (e)
+		e->stamp_valid = false;
+	ctefs__inode_unlock(&fs->itab, e);
 	if (ret && done == 0)
 		fuse_reply_err(req, -ret);
 	else

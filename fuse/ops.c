@@ -57,26 +57,10 @@ void ctefs__fill_entry(struct ctefs *fs, const cte_attr *a,
 	e->entry_timeout = fs->opts.entry_timeout;
 }
 
-/* Hand the kernel an entry: count the lookup first, so a FORGET cannot
- * overtake it. */
-void ctefs__reply_entry(fuse_req_t req, struct ctefs *fs, const cte_attr *a)
-{
-	struct fuse_entry_param e;
-
-	if (ctefs__inode_ref(&fs->itab, a->id, 1)) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	ctefs__inode_note_attr(&fs->itab, a);
-	ctefs__fill_entry(fs, a, &e);
-	fuse_reply_entry(req, &e);
-}
-
 void ctefs__reply_attr(fuse_req_t req, struct ctefs *fs, const cte_attr *a)
 {
 	struct stat st;
 
-	ctefs__inode_note_attr(&fs->itab, a);
 	attr_to_stat(a, &st);
 	fuse_reply_attr(req, &st, fs->opts.attr_timeout);
 }
@@ -99,16 +83,17 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
-	/* Listings carry attributes (see listed_bare for the entries that
-	 * do not); -o no_readdirplus turns that off. */
+	/* Listings carry attributes (see readdir.c, listed_bare, for the
+	 * entries that do not); -o no_readdirplus turns that off. */
 	if ((conn->capable & FUSE_CAP_READDIRPLUS) && fs->opts.readdirplus)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	else
 		conn->want &= ~FUSE_CAP_READDIRPLUS;
 	/*
 	 * Not FUSE_HANDLE_KILLPRIV (v1): rawio.c negotiates v2 instead, and
-	 * the handlers keep its contract (attr.c, ctefs__kill_suidgid).
-	 * Without v2 the kernel clears suid/sgid with a SETATTR before writes itself.
+	 * the handlers keep its contract (attr.c, ctefs__kill_privs).
+	 * Without v2 the kernel clears suid/sgid with a SETATTR before
+	 * writes itself.
 	 */
 	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
 	conn->max_write = 1u << 20;

@@ -61,16 +61,24 @@ static size_t add_dot(fuse_req_t req, char *buf, size_t room, const char *name,
  * daemon).  Only an inode that still has a name after losing one can be
  * listed in that window, i.e. a non-directory that has had several names.
  * So such an entry's attributes are left out of listings while the kernel
- * may have seen it with several (ctefs__inode_multilinked), and whenever
+ * may have seen it with several (struct ctefs_inode.multilinked), and whenever
  * it has several now.  Lookup and getattr replies keep a narrower form of
  * the same window (a lookup of the other name exactly then); the kernel
  * gives a daemon no way to close it.
  */
 static bool listed_bare(struct ctefs *fs, const cte_attr *a)
 {
+	struct ctefs_inode *e;
+	bool multilinked;
+
 	if (S_ISDIR(a->mode))
 		return false;
-	return a->nlink > 1 || ctefs__inode_multilinked(&fs->itab, a->id);
+	if (a->nlink > 1)
+		return true;
+	e = ctefs__inode_lock(&fs->itab, a->id);
+	multilinked = e && e->multilinked;
+	ctefs__inode_unlock(&fs->itab, e);
+	return multilinked;
 }
 
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -135,8 +143,12 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			if (need > size - used)
 				goto out; /* full: the next call resumes */
 			if (plus && !bare) {
-				ctefs__inode_ref(&fs->itab, d->id, 1);
-				ctefs__inode_note_attr(&fs->itab, &d->attr);
+				struct ctefs_inode *ie =
+				    ctefs__inode_ref_lock(&fs->itab, d->id, 1);
+
+				if (ie)
+					ctefs__inode_note_attr(ie, &d->attr);
+				ctefs__inode_unlock(&fs->itab, ie);
 			}
 			used += need;
 			cookie = d->next_cookie;
