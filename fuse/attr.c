@@ -5,9 +5,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -169,6 +166,20 @@ void ctefs__getattr(fuse_req_t req, fuse_ino_t ino,
 	ctefs__reply_attr(req, fs, &a);
 }
 
+/* A time that SETATTR sets: now (flag_now) or the one given (flag); false
+ * when it sets neither. */
+static bool time_to_set(int to_set, int flag_now, int flag,
+                        const struct timespec *given, struct timespec *out)
+{
+	if (to_set & flag_now)
+		ctefs__now(out);
+	else if (to_set & flag)
+		*out = *given;
+	else
+		return false;
+	return true;
+}
+
 /* Permission rules for chown/chgrp by a non-root caller. */
 static int chown_allowed(fuse_req_t req, const cte_attr *cur,
                          const struct stat *in, int to_set)
@@ -264,20 +275,12 @@ void ctefs__setattr(fuse_req_t req, fuse_ino_t ino, struct stat *in,
 			mask |= CTE_SET_MTIME;
 		}
 	}
-	if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
-		ctefs__now(&want.atime);
+	if (time_to_set(to_set, FUSE_SET_ATTR_ATIME_NOW, FUSE_SET_ATTR_ATIME,
+	                &in->st_atim, &want.atime))
 		mask |= CTE_SET_ATIME;
-	} else if (to_set & FUSE_SET_ATTR_ATIME) {
-		want.atime = in->st_atim;
-		mask |= CTE_SET_ATIME;
-	}
-	if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
-		ctefs__now(&want.mtime);
+	if (time_to_set(to_set, FUSE_SET_ATTR_MTIME_NOW, FUSE_SET_ATTR_MTIME,
+	                &in->st_mtim, &want.mtime))
 		mask |= CTE_SET_MTIME;
-	} else if (to_set & FUSE_SET_ATTR_MTIME) {
-		want.mtime = in->st_mtim;
-		mask |= CTE_SET_MTIME;
-	}
 	if (to_set & FUSE_SET_ATTR_CTIME) {
 		want.ctime = in->st_ctim;
 		mask |= CTE_SET_CTIME;

@@ -5,11 +5,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #include <linux/fs.h>
 
 #include "ctefs_i.h"
@@ -17,6 +14,15 @@
 static bool name_too_long(const char *name)
 {
 	return strnlen(name, CTE_NAME_MAX + 1) > CTE_NAME_MAX;
+}
+
+/* False, with ENAMETOOLONG answered, when name is too long for CTE. */
+static bool name_fits(fuse_req_t req, const char *name)
+{
+	if (!name_too_long(name))
+		return true;
+	fuse_reply_err(req, ENAMETOOLONG);
+	return false;
 }
 
 /* The forget path of an inode that may have lost its last name. */
@@ -118,10 +124,8 @@ void ctefs__lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	cte_attr a;
 	int ret;
 
-	if (name_too_long(name)) {
-		fuse_reply_err(req, ENAMETOOLONG);
+	if (!name_fits(req, name))
 		return;
-	}
 	if (strcmp(name, ".") == 0)
 		ret = cte_ns_getattr(&fs->cte, parent, &a);
 	else if (strcmp(name, "..") == 0)
@@ -306,10 +310,8 @@ void ctefs__link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	cte_attr a;
 	int ret;
 
-	if (name_too_long(newname)) {
-		fuse_reply_err(req, ENAMETOOLONG);
+	if (!name_fits(req, newname))
 		return;
-	}
 	ret = cte_ns_link(&fs->cte, ino, newparent, newname, &a);
 	if (ret)
 		fuse_reply_err(req, -ret);
@@ -323,10 +325,8 @@ void ctefs__unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	cte_attr a;
 	int ret;
 
-	if (name_too_long(name)) {
-		fuse_reply_err(req, ENAMETOOLONG);
+	if (!name_fits(req, name))
 		return;
-	}
 	ret = sticky_check(req, fs, parent, name);
 	if (ret == 0)
 		ret = cte_ns_unlink(&fs->cte, parent, name, false, &a);
@@ -340,10 +340,8 @@ void ctefs__rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct ctefs *fs = ctefs__fs_of(req);
 	int ret;
 
-	if (name_too_long(name)) {
-		fuse_reply_err(req, ENAMETOOLONG);
+	if (!name_fits(req, name))
 		return;
-	}
 	ret = sticky_check(req, fs, parent, name);
 	if (ret == 0)
 		ret = cte_ns_unlink(&fs->cte, parent, name, true, NULL);

@@ -9,7 +9,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -118,7 +117,7 @@ static int truncate_to_zero(struct ctefs *fs, cte_id id, cte_attr *a)
 
 /*
  * O_TRUNC handled by open/create (the kernel sends it there only with
- * FUSE_ATOMIC_O_TRUNC, which op_init declines; kept for completeness):
+ * FUSE_ATOMIC_O_TRUNC, which ops.c declines in INIT; kept for completeness):
  * truncate a non-empty file, clear suid/sgid when the request says so
  * (FUSE_OPEN_KILL_SUIDGID, noted under `nodeid`) and drop capabilities.
  */

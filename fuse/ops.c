@@ -18,13 +18,8 @@
  * after a write (file.c).
  */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #include <sys/statvfs.h>
 
 #include "ctefs_i.h"

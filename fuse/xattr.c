@@ -112,6 +112,32 @@ uint32_t ctefs__xattr_flags(struct ctefs *fs, cte_id id)
 	return flags;
 }
 
+/* A buffer for a value or list of up to size bytes (NULL for size 0);
+ * false, with ENOMEM answered, when there is none. */
+static bool value_buf(fuse_req_t req, size_t size, char **buf)
+{
+	*buf = NULL;
+	if (size == 0)
+		return true;
+	*buf = malloc(size);
+	if (*buf)
+		return true;
+	fuse_reply_err(req, ENOMEM);
+	return false;
+}
+
+/* Reply to a getxattr/listxattr that CTE answered (ret) into buf. */
+static void reply_got(fuse_req_t req, int ret, const char *buf, size_t len,
+                      size_t size)
+{
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else if (size == 0)
+		fuse_reply_xattr(req, len);
+	else
+		fuse_reply_buf(req, buf, len);
+}
+
 /* Reply to a getxattr/listxattr with value (len bytes) under size rules. */
 static void reply_value(fuse_req_t req, const char *value, size_t len,
                         size_t size)
@@ -338,20 +364,10 @@ void ctefs__getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		fuse_reply_err(req, ENODATA);
 		return;
 	}
-	if (size > 0) {
-		buf = malloc(size);
-		if (!buf) {
-			fuse_reply_err(req, ENOMEM);
-			return;
-		}
-	}
+	if (!value_buf(req, size, &buf))
+		return;
 	ret = cte_xattr_get(&fs->cte, ino, name, buf, size, &len);
-	if (ret)
-		fuse_reply_err(req, -ret);
-	else if (size == 0)
-		fuse_reply_xattr(req, len);
-	else
-		fuse_reply_buf(req, buf, len);
+	reply_got(req, ret, buf, len, size);
 	free(buf);
 }
 
@@ -368,20 +384,10 @@ void ctefs__listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		reply_value(req, "", 0, size);
 		return;
 	}
-	if (size > 0) {
-		buf = malloc(size);
-		if (!buf) {
-			fuse_reply_err(req, ENOMEM);
-			return;
-		}
-	}
+	if (!value_buf(req, size, &buf))
+		return;
 	ret = cte_xattr_list(&fs->cte, ino, buf, size, &len);
-	if (ret)
-		fuse_reply_err(req, -ret);
-	else if (size == 0)
-		fuse_reply_xattr(req, len);
-	else
-		fuse_reply_buf(req, buf, len);
+	reply_got(req, ret, buf, len, size);
 	free(buf);
 }
 
