@@ -13,15 +13,6 @@
 #define READDIR_BATCH  64
 #define DOT_COOKIES    3 /* kernel offsets 1, 2 are "." and ".." */
 
-void ctefs__fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
-                     struct fuse_file_info *fi)
-{
-	(void)ino;
-	(void)datasync;
-	(void)fi;
-	fuse_reply_err(req, -cte_sync_all(&ctefs__fs_of(req)->cte));
-}
-
 void ctefs__opendir(fuse_req_t req, fuse_ino_t ino,
                     struct fuse_file_info *fi)
 {
@@ -180,4 +171,13 @@ void ctefs__releasedir(fuse_req_t req, fuse_ino_t ino,
 	(void)ino;
 	(void)fi;
 	fuse_reply_err(req, 0);
+}
+
+void ctefs__fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+                     struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	(void)fi;
+	fuse_reply_err(req, -cte_sync_all(&ctefs__fs_of(req)->cte));
 }
