@@ -1,12 +1,25 @@
 /*
  * cte-fuse: private declarations shared by the daemon's source files.
  *
- * Files: main.c (command line, config, mount, daemonize, signals),
- * config.c (the built-in default configuration), inode.c (per-inode state
- * the kernel holds references to), ops.c (the FUSE low-level operations),
- * xattr.c (extended attributes, including user.cte.*), rawio.c (the
- * /dev/fuse read/write hooks: FUSE_HANDLE_KILLPRIV_V2 and the request
- * flags libfuse does not pass on).
+ * Who owns what:
+ *   main.c      command line, configuration, mount, daemonize, signals
+ *   parse.c     the command line and -o options
+ *   config.c    the built-in default configuration
+ *   inode.c     the table of inodes the kernel holds references to, and
+ *               its stripe locks
+ *   ops.c       the operation table, INIT, FORGET, STATFS, reply helpers
+ *   dir.c       names: LOOKUP, CREATE, MKNOD, MKDIR, SYMLINK, READLINK,
+ *               LINK, UNLINK, RMDIR, RENAME
+ *   attr.c      attributes and permissions: GETATTR, SETATTR, ACCESS, and
+ *               the privilege killing of write, truncate and chown
+ *   file.c      file data: OPEN, READ, WRITE, RELEASE, FSYNC, FALLOCATE,
+ *               COPY_FILE_RANGE, LSEEK
+ *   wb_error.c  failed write-backs: the episode, the cut-back, the resync
+ *               thread
+ *   readdir.c   directory handles and listings
+ *   xattr.c     extended attributes, including user.cte.*
+ *   rawio.c     the /dev/fuse read/write hooks: FUSE_HANDLE_KILLPRIV_V2
+ *               and the request flags libfuse does not pass on
  */
 #ifndef CTEFS_I_H
 #define CTEFS_I_H
@@ -58,15 +71,18 @@
  * Entries are created by every reply that hands the kernel an entry
  * (lookup, create, mkdir, mknod, symlink, link, readdirplus) and removed
  * when FORGET brings the count to zero.  The fields are caches: CTE is the
- * source of truth.  Protected by the stripe lock of the table it is in.
+ * source of truth.  Every field is protected by the stripe lock of the
+ * table it is in: read or write it only between ctefs__inode_lock() (or
+ * ctefs__inode_ref_lock()) and ctefs__inode_unlock().  The file named
+ * after a field is the one that gives it its meaning.
  */
 struct ctefs_inode {
-	cte_id id;
-	uint64_t nlookup;
-	uint32_t xflags;  /* CTEFS_X_* */
-	uint32_t mode;    /* last mode seen (0 = unknown) */
+	cte_id id;        /* protected by the stripe lock (as all below) */
+	uint64_t nlookup; /* the kernel's references (inode.c) */
+	uint32_t xflags;  /* CTEFS_X_* (xattr.c) */
+	uint32_t mode;    /* last mode seen, 0 = unknown (attr.c, dir.c) */
 	uint32_t gid;     /* last gid seen */
-	bool stamp_valid; /* page cache matches stamp_mtime/size */
+	bool stamp_valid; /* page cache matches stamp_mtime/size (file.c) */
 	struct timespec stamp_mtime;
 	uint64_t stamp_size;
 	bool written;         /* data written since the stamp was taken */
@@ -74,10 +90,10 @@ struct ctefs_inode {
 	bool resyncing;       /* a resync after a failed write-back runs */
 	bool wb_failed;       /* a write-back failed since the last open */
 	uint64_t wb_fail_off; /* lowest offset whose write-back failed */
-	uint64_t open_size;   /* size at the last open */
+	uint64_t open_size;   /* size at the last open (wb_error.c) */
 	int opens;            /* open handles not yet released */
 	int wb_inflight;      /* write-backs being written to CTE */
-	bool dir_score_known; /* dir_score below is loaded */
+	bool dir_score_known; /* dir_score below is loaded (xattr.c) */
 	double dir_score;     /* directories: default score, < 0 = none */
 	bool multilinked;     /* a reply showed it with st_nlink > 1 */
 	struct ctefs_inode *next;
@@ -85,7 +101,8 @@ struct ctefs_inode {
 
 #define CTEFS_STRIPES 64
 
-/* synchronization: each stripe has its own mutex guarding its chains. */
+/* synchronization: each stripe has its own mutex guarding its chains and
+ * their entries' fields. */
 struct ctefs_stripe {
 	pthread_mutex_t lock;
 	struct ctefs_inode **buckets; /* protected by lock */
@@ -99,74 +116,39 @@ struct ctefs_itable {
 
 int ctefs__itable_init(struct ctefs_itable *t);
 void ctefs__itable_destroy(struct ctefs_itable *t);
-/* Add n lookups to id (creating its entry); 0 or -ENOMEM. */
-int ctefs__inode_ref(struct ctefs_itable *t, cte_id id, uint64_t n);
+/*
+ * id's entry with its stripe locked, or NULL (then nothing is locked) when
+ * the kernel holds no reference to id.  Release with ctefs__inode_unlock.
+ */
+struct ctefs_inode *ctefs__inode_lock(struct ctefs_itable *t, cte_id id);
+/* Add n lookups to id, creating its entry; the entry locked as by
+ * ctefs__inode_lock, or NULL when out of memory (nothing locked). */
+struct ctefs_inode *ctefs__inode_ref_lock(struct ctefs_itable *t, cte_id id,
+                                          uint64_t n);
+/* Unlock e's stripe; e may be NULL (then it does nothing). */
+void ctefs__inode_unlock(struct ctefs_itable *t, struct ctefs_inode *e);
 /*
  * Drop n lookups; true when the count reached zero (entry removed), and
  * then *orphan says whether the inode may have lost its last name.
  */
 bool ctefs__inode_unref(struct ctefs_itable *t, cte_id id, uint64_t n,
                         bool *orphan);
-/* Mark an inode that may have lost its last name; false if not in the
- * table (the kernel holds no reference: forget it now). */
-bool ctefs__inode_mark_orphan(struct ctefs_itable *t, cte_id id);
-/* Note a data write; ctefs__inode_take_written() returns and clears it. */
-void ctefs__inode_mark_written(struct ctefs_itable *t, cte_id id);
-bool ctefs__inode_take_written(struct ctefs_itable *t, cte_id id);
-/* Remember attributes seen in a reply (mode, gid, and a link count above
- * one on a non-directory: see ctefs__inode_multilinked). */
-void ctefs__inode_note_attr(struct ctefs_itable *t, const cte_attr *a);
 /*
- * True when a reply has shown the kernel this non-directory with more than
- * one name while it held the inode (the mark lasts until FORGET removes
- * the entry).  Listings leave such inodes' attributes out: see do_readdir.
+ * Field groups of a locked entry.  note_attr remembers attributes seen in
+ * a reply: mode, gid, and a link count above one on a non-directory
+ * (multilinked: the mark lasts until FORGET removes the entry; listings
+ * leave such inodes' attributes out, see readdir.c).  stamp_set takes the
+ * keep_cache stamp; stamp_check says whether the stamp is valid and equals
+ * (mtime, size), and then sets it to (mtime, size) in every case.
  */
-bool ctefs__inode_multilinked(struct ctefs_itable *t, cte_id id);
-/* Cached mode and gid; false if the inode has no entry/unknown. */
-bool ctefs__inode_cached(struct ctefs_itable *t, cte_id id, uint32_t *mode,
-                         uint32_t *gid);
-uint32_t ctefs__inode_xflags(struct ctefs_itable *t, cte_id id);
-void ctefs__inode_xflags_set(struct ctefs_itable *t, cte_id id, uint32_t set,
-                             uint32_t clear);
-/*
- * keep_cache decision: true when the stamp is valid and equals (mtime,
- * size); the stamp is then set to (mtime, size) in every case.
- */
-bool ctefs__inode_stamp_check(struct ctefs_itable *t, cte_id id,
-                              const struct timespec *mtime, uint64_t size);
-void ctefs__inode_stamp_set(struct ctefs_itable *t, cte_id id,
+void ctefs__inode_note_attr(struct ctefs_inode *e, const cte_attr *a);
+void ctefs__inode_stamp_set(struct ctefs_inode *e,
                             const struct timespec *mtime, uint64_t size);
-void ctefs__inode_stamp_clear(struct ctefs_itable *t, cte_id id);
-/* A directory's default score as cached (see xattr.c); false if unknown. */
-bool ctefs__inode_dir_score(struct ctefs_itable *t, cte_id id, double *out);
-void ctefs__inode_set_dir_score(struct ctefs_itable *t, cte_id id,
-                                double score);
-/*
- * Write-back failure bookkeeping (see ops.c, "failed write-back"):
- * note_open records the size at open and ends an earlier failure episode;
- * note_wb_failure records a failed offset (true when it starts an episode
- * or lowers the failed offset); wb_begin counts a write-back in flight and
- * says whether it ends past the first failed offset (then it must be
- * refused; *fail_off gets that offset); wb_end ends it and says whether it
- * was the last in flight of a failure episode;
- * wb_failure returns the episode (false if none).
- */
-void ctefs__inode_note_open(struct ctefs_itable *t, cte_id id, uint64_t size);
-bool ctefs__inode_note_wb_failure(struct ctefs_itable *t, cte_id id,
-                                  uint64_t off);
-bool ctefs__inode_wb_begin(struct ctefs_itable *t, cte_id id, uint64_t end,
-                           uint64_t *fail_off);
-bool ctefs__inode_wb_end(struct ctefs_itable *t, cte_id id);
-bool ctefs__inode_wb_failure(struct ctefs_itable *t, cte_id id,
-                             uint64_t *fail_off, uint64_t *open_size);
-/* Count open handles (delta +1 on open, -1 after release). */
-void ctefs__inode_opens(struct ctefs_itable *t, cte_id id, int delta);
-/* True while a write-back failure episode runs and handles are open or
- * the resync thread (which holds a kernel reference) still runs. */
-bool ctefs__inode_stale_open(struct ctefs_itable *t, cte_id id);
-/* Claim the inode's resync slot (false: one is running); release it. */
-bool ctefs__inode_resync_start(struct ctefs_itable *t, cte_id id);
-void ctefs__inode_resync_done(struct ctefs_itable *t, cte_id id);
+bool ctefs__inode_stamp_check(struct ctefs_inode *e,
+                              const struct timespec *mtime, uint64_t size);
+/* Lock, note_attr, unlock: for an operation whose only inode state is
+ * the attributes it saw. */
+void ctefs__itable_note_attr(struct ctefs_itable *t, const cte_attr *a);
 
 /* ------------------------------------------------------------------ */
 /* The daemon                                                          */
@@ -202,8 +184,117 @@ struct ctefs {
 	volatile int killpriv_v2; /* set when the INIT reply carried it */
 };
 
+/* ------------------------------------------------------------------ */
+/* The operations                                                      */
+
 /* The low-level operation table (ops.c). */
 extern const struct fuse_lowlevel_ops ctefs__ops;
+
+static inline struct ctefs *ctefs__fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static inline void ctefs__now(struct timespec *ts)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+}
+
+/* Reply helpers (ops.c): an entry or attributes as the kernel gets them,
+ * with the configured timeouts.  They touch no inode state. */
+void ctefs__fill_entry(struct ctefs *fs, const cte_attr *a,
+                       struct fuse_entry_param *e);
+void ctefs__reply_attr(fuse_req_t req, struct ctefs *fs, const cte_attr *a);
+/* Drop nlookup of the kernel's references to ino (FORGET). */
+void ctefs__forget(struct ctefs *fs, fuse_ino_t ino, uint64_t nlookup);
+
+/* Directory operations (dir.c). */
+void ctefs__lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
+void ctefs__create(fuse_req_t req, fuse_ino_t parent, const char *name,
+                   mode_t mode, struct fuse_file_info *fi);
+void ctefs__mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+                  mode_t mode, dev_t rdev);
+void ctefs__mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+                  mode_t mode);
+void ctefs__symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+                    const char *name);
+void ctefs__readlink(fuse_req_t req, fuse_ino_t ino);
+void ctefs__link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+                 const char *newname);
+void ctefs__unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void ctefs__rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void ctefs__rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+                   fuse_ino_t newparent, const char *newname,
+                   unsigned int flags);
+/* The parent directory of directory `dir` (the root is its own). */
+int ctefs__lookup_parent(struct ctefs *fs, cte_id dir, cte_attr *out);
+
+/* Attributes and permissions (attr.c). */
+void ctefs__getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ctefs__setattr(fuse_req_t req, fuse_ino_t ino, struct stat *in,
+                    int to_set, struct fuse_file_info *fi);
+void ctefs__access(fuse_req_t req, fuse_ino_t ino, int mask);
+/*
+ * Before a write or an O_TRUNC (see attr.c, "Set-user-ID"): clear
+ * set-user-ID/set-group-ID of regular file id as the caller of req would,
+ * when `suidgid`, then remove security.capability; 0 or -errno.
+ */
+int ctefs__kill_privs(fuse_req_t req, struct ctefs *fs, cte_id id,
+                      bool suidgid);
+/* A request's kill flag as noted by rawio.c, or `fallback`. */
+bool ctefs__kill_flag(uint32_t opcode, fuse_ino_t ino, bool fallback);
+
+/* File operations (file.c). */
+void ctefs__open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ctefs__read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                 struct fuse_file_info *fi);
+void ctefs__write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+                  size_t size, off_t off, struct fuse_file_info *fi);
+void ctefs__release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ctefs__fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+                  struct fuse_file_info *fi);
+void ctefs__fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+                      off_t length, struct fuse_file_info *fi);
+void ctefs__copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+                            struct fuse_file_info *fi_in, fuse_ino_t ino_out,
+                            off_t off_out, struct fuse_file_info *fi_out,
+                            size_t len, int flags);
+void ctefs__lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+                  struct fuse_file_info *fi);
+/* O_TRUNC at open or create (see file.c); 0 or -errno, *a updated. */
+int ctefs__open_truncate(fuse_req_t req, struct ctefs *fs, uint32_t opcode,
+                         fuse_ino_t nodeid, cte_id id, cte_attr *a);
+/*
+ * A handle is being opened on *a (fresh: a file just created): note the
+ * attributes, end a write-back failure episode (ctefs__wb_reset), set
+ * direct_io / keep_cache in *fi, count the handle.  e is a's entry, locked,
+ * or NULL (then only *fi is set).  ctefs__note_close uncounts it (after
+ * RELEASE, or when the open's reply found the request interrupted).
+ */
+void ctefs__note_open(struct ctefs_inode *e, struct fuse_file_info *fi,
+                      const cte_attr *a, bool fresh);
+void ctefs__note_close(struct ctefs *fs, cte_id id);
+
+/* Failed write-backs (wb_error.c, see its DESIGN). */
+/* A WRITE of cached pages (fi->writepage): stored, or refused past an
+ * earlier failure; a failure starts or lowers the episode.  0 or -errno. */
+int ctefs__writeback(struct ctefs *fs, cte_id id, const char *buf,
+                     size_t size, uint64_t off);
+/* An open or truncate to `size` ends e's failure episode; e locked. */
+void ctefs__wb_reset(struct ctefs_inode *e, uint64_t size);
+/* Hold a lookup of id while the kernel still has its stale inode. */
+void ctefs__wb_wait_stale(struct ctefs *fs, cte_id id);
+
+/* Directory handles and listings (readdir.c). */
+void ctefs__opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ctefs__readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info *fi);
+void ctefs__readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+                        off_t off, struct fuse_file_info *fi);
+void ctefs__releasedir(fuse_req_t req, fuse_ino_t ino,
+                       struct fuse_file_info *fi);
+void ctefs__fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+                     struct fuse_file_info *fi);
 
 /* xattr operations (xattr.c), referenced from ctefs__ops. */
 void ctefs__setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,

@@ -304,14 +304,21 @@ int main(int argc, char **argv)
 		goto out;
 	table = true;
 	ret = cte_ns_getattr(&fs.cte, CTE_ROOT_ID, &root);
-	if (ret == 0)
-		ret = ctefs__inode_ref(&fs.itab, CTE_ROOT_ID, 1);
+	if (ret == 0) {
+		struct ctefs_inode *e =
+		    ctefs__inode_ref_lock(&fs.itab, CTE_ROOT_ID, 1);
+
+		if (e)
+			ctefs__inode_note_attr(e, &root);
+		else
+			ret = -ENOMEM;
+		ctefs__inode_unlock(&fs.itab, e);
+	}
 	if (ret) {
 		fprintf(stderr, "cte-fuse: the root directory: %s\n",
 		        strerror(-ret));
 		goto out;
 	}
-	ctefs__inode_note_attr(&fs.itab, &root);
 
 	ret = session_args(&fs.opts, &args);
 	if (ret)

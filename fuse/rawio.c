@@ -24,7 +24,7 @@
  *           every other reply is passed to writev(2) untouched.
  *
  * The contract the daemon then owes (the kernel no longer does it) is kept
- * in ops.c: see kill_suidgid/drop_caps there and cte-fuse(1), "SET-USER-ID,
+ * in attr.c: see ctefs__kill_privs there and cte-fuse(1), "SET-USER-ID,
  * SET-GROUP-ID AND CAPABILITIES".  Layouts are those of <linux/fuse.h>
  * (the kernel ABI, stable); the offsets used are checked at compile time.
  */

@@ -29,11 +29,6 @@
 
 #include "ctefs_i.h"
 
-static struct ctefs *fs_of(fuse_req_t req)
-{
-	return fuse_req_userdata(req);
-}
-
 static bool is_security(const char *name)
 {
 	return strncmp(name, "security.", 9) == 0;
@@ -56,13 +51,35 @@ static bool is_caps(const char *name)
 	return strcmp(name, CTEFS_XATTR_CAPS) == 0;
 }
 
+/* What the inode table knows of id's stored names (CTEFS_X_*). */
+static uint32_t xflags_of(struct ctefs *fs, cte_id id)
+{
+	struct ctefs_inode *e = ctefs__inode_lock(&fs->itab, id);
+	uint32_t flags = e ? e->xflags : 0;
+
+	ctefs__inode_unlock(&fs->itab, e);
+	return flags;
+}
+
+static void set_dir_score(struct ctefs *fs, cte_id dir, double score)
+{
+	struct ctefs_inode *e = ctefs__inode_lock(&fs->itab, dir);
+
+	if (e) {
+		e->dir_score_known = true;
+		e->dir_score = score;
+	}
+	ctefs__inode_unlock(&fs->itab, e);
+}
+
 /*
  * Learn (once) whether an inode has stored names; returns the flags with
  * CTEFS_X_KNOWN set, or 0 on error (then ask CTE directly).
  */
 uint32_t ctefs__xattr_flags(struct ctefs *fs, cte_id id)
 {
-	uint32_t flags = ctefs__inode_xflags(&fs->itab, id);
+	uint32_t flags = xflags_of(fs, id);
+	struct ctefs_inode *e;
 	char *names = NULL;
 	size_t size = 0, i;
 
@@ -88,8 +105,37 @@ uint32_t ctefs__xattr_flags(struct ctefs *fs, cte_id id)
 		}
 		free(names);
 	}
-	ctefs__inode_xflags_set(&fs->itab, id, flags, ~0u);
+	e = ctefs__inode_lock(&fs->itab, id);
+	if (e)
+		e->xflags = flags;
+	ctefs__inode_unlock(&fs->itab, e);
 	return flags;
+}
+
+/* A buffer for a value or list of up to size bytes (NULL for size 0);
+ * false, with ENOMEM answered, when there is none. */
+static bool value_buf(fuse_req_t req, size_t size, char **buf)
+{
+	*buf = NULL;
+	if (size == 0)
+		return true;
+	*buf = malloc(size);
+	if (*buf)
+		return true;
+	fuse_reply_err(req, ENOMEM);
+	return false;
+}
+
+/* Reply to a getxattr/listxattr that CTE answered (ret) into buf. */
+static void reply_got(fuse_req_t req, int ret, const char *buf, size_t len,
+                      size_t size)
+{
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else if (size == 0)
+		fuse_reply_xattr(req, len);
+	else
+		fuse_reply_buf(req, buf, len);
 }
 
 /* Reply to a getxattr/listxattr with value (len bytes) under size rules. */
@@ -111,19 +157,22 @@ static void reply_value(fuse_req_t req, const char *value, size_t len,
  */
 double ctefs__dir_default_score(struct ctefs *fs, cte_id dir)
 {
-	uint32_t flags = ctefs__inode_xflags(&fs->itab, dir);
-	double score = CTE_SCORE_UNSET;
+	struct ctefs_inode *e = ctefs__inode_lock(&fs->itab, dir);
+	uint32_t flags = e ? e->xflags : 0;
+	bool known = e && e->dir_score_known;
+	double score = known ? e->dir_score : CTE_SCORE_UNSET;
 	char text[64];
 	size_t n = 0;
 
-	if (ctefs__inode_dir_score(&fs->itab, dir, &score))
+	ctefs__inode_unlock(&fs->itab, e);
+	if (known)
 		return score;
 	if ((!(flags & CTEFS_X_KNOWN) || (flags & CTEFS_X_HAS_ANY)) &&
 	    (cte_xattr_get(&fs->cte, dir, CTEFS_XATTR_SCORE, text,
 	                   sizeof(text) - 1, &n) != 0 ||
 	     ctefs__parse_score(text, n, &score) != 0))
 		score = CTE_SCORE_UNSET;
-	ctefs__inode_set_dir_score(&fs->itab, dir, score);
+	set_dir_score(fs, dir, score);
 	return score;
 }
 
@@ -151,14 +200,15 @@ static int set_score(struct ctefs *fs, fuse_ino_t ino, double score)
 	 * the score of every object created in the directory (new
 	 * subdirectories carry it on as their own default).
 	 */
-	ctefs__inode_set_dir_score(&fs->itab, ino, score);
+	set_dir_score(fs, ino, score);
 	return 0;
 }
 
 void ctefs__setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
                      const char *value, size_t size, int flags)
 {
-	struct ctefs *fs = fs_of(req);
+	struct ctefs *fs = ctefs__fs_of(req);
+	struct ctefs_inode *e;
 	uint32_t cflags = 0;
 	double score;
 	int ret;
@@ -196,7 +246,10 @@ void ctefs__setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			set |= CTEFS_X_HAS_SEC;
 		if (is_caps(name))
 			set |= CTEFS_X_HAS_CAP;
-		ctefs__inode_xflags_set(&fs->itab, ino, set, 0);
+		e = ctefs__inode_lock(&fs->itab, ino);
+		if (e)
+			e->xflags |= set;
+		ctefs__inode_unlock(&fs->itab, e);
 	}
 out:
 	fuse_reply_err(req, -ret);
@@ -276,7 +329,7 @@ out:
 void ctefs__getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
                      size_t size)
 {
-	struct ctefs *fs = fs_of(req);
+	struct ctefs *fs = ctefs__fs_of(req);
 	uint32_t flags;
 	char *buf = NULL;
 	size_t len = 0;
@@ -287,7 +340,7 @@ void ctefs__getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return;
 	}
 	/* The fast path first: no task for names an inode cannot have. */
-	flags = ctefs__inode_xflags(&fs->itab, ino);
+	flags = xflags_of(fs, ino);
 	if ((flags & CTEFS_X_KNOWN) &&
 	    (!(flags & CTEFS_X_HAS_ANY) ||
 	     (!(flags & CTEFS_X_HAS_SEC) && is_security(name)) ||
@@ -311,26 +364,16 @@ void ctefs__getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		fuse_reply_err(req, ENODATA);
 		return;
 	}
-	if (size > 0) {
-		buf = malloc(size);
-		if (!buf) {
-			fuse_reply_err(req, ENOMEM);
-			return;
-		}
-	}
+	if (!value_buf(req, size, &buf))
+		return;
 	ret = cte_xattr_get(&fs->cte, ino, name, buf, size, &len);
-	if (ret)
-		fuse_reply_err(req, -ret);
-	else if (size == 0)
-		fuse_reply_xattr(req, len);
-	else
-		fuse_reply_buf(req, buf, len);
+	reply_got(req, ret, buf, len, size);
 	free(buf);
 }
 
 void ctefs__listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	struct ctefs *fs = fs_of(req);
+	struct ctefs *fs = ctefs__fs_of(req);
 	uint32_t flags;
 	char *buf = NULL;
 	size_t len = 0;
@@ -341,26 +384,17 @@ void ctefs__listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		reply_value(req, "", 0, size);
 		return;
 	}
-	if (size > 0) {
-		buf = malloc(size);
-		if (!buf) {
-			fuse_reply_err(req, ENOMEM);
-			return;
-		}
-	}
+	if (!value_buf(req, size, &buf))
+		return;
 	ret = cte_xattr_list(&fs->cte, ino, buf, size, &len);
-	if (ret)
-		fuse_reply_err(req, -ret);
-	else if (size == 0)
-		fuse_reply_xattr(req, len);
-	else
-		fuse_reply_buf(req, buf, len);
+	reply_got(req, ret, buf, len, size);
 	free(buf);
 }
 
 void ctefs__removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	struct ctefs *fs = fs_of(req);
+	struct ctefs *fs = ctefs__fs_of(req);
+	struct ctefs_inode *e;
 	int ret;
 
 	if (!known_namespace(name)) {
@@ -372,9 +406,15 @@ void ctefs__removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		return;
 	}
 	ret = cte_xattr_remove(&fs->cte, ino, name);
-	if (ret == 0 && strcmp(name, CTEFS_XATTR_SCORE) == 0)
-		ctefs__inode_set_dir_score(&fs->itab, ino, CTE_SCORE_UNSET);
-	/* Re-learn on the next query: other names may remain. */
-	ctefs__inode_xflags_set(&fs->itab, ino, 0, CTEFS_X_KNOWN);
+	e = ctefs__inode_lock(&fs->itab, ino);
+	if (e) {
+		if (ret == 0 && strcmp(name, CTEFS_XATTR_SCORE) == 0) {
+			e->dir_score_known = true;
+			e->dir_score = CTE_SCORE_UNSET;
+		}
+		/* Re-learn on the next query: other names may remain. */
+		e->xflags &= ~CTEFS_X_KNOWN;
+	}
+	ctefs__inode_unlock(&fs->itab, e);
 	fuse_reply_err(req, -ret);
 }

@@ -141,62 +141,93 @@ static void test_args_errors(void **state)
 	assert_true(o.show_help);
 }
 
+/* The entry of a referenced id, locked; the test unlocks it. */
+static struct ctefs_inode *locked(struct ctefs_itable *t, cte_id id)
+{
+	struct ctefs_inode *e = ctefs__inode_lock(t, id);
+
+	assert_non_null(e);
+	assert_int_equal(e->id, id);
+	return e;
+}
+
 static void test_itable(void **state)
 {
 	struct ctefs_itable t;
 	struct timespec m1 = {100, 5}, m2 = {100, 6};
+	struct ctefs_inode *e;
 	bool orphan = true;
 	cte_id id;
 	cte_attr a;
 
 	(void)state;
 	assert_int_equal(ctefs__itable_init(&t), 0);
-	for (id = 2; id < 5000; id++)
-		assert_int_equal(ctefs__inode_ref(&t, id, 1), 0);
-	assert_int_equal(ctefs__inode_ref(&t, 7, 2), 0);
+	for (id = 2; id < 5000; id++) {
+		e = ctefs__inode_ref_lock(&t, id, 1);
+		assert_non_null(e);
+		ctefs__inode_unlock(&t, e);
+	}
+	e = ctefs__inode_ref_lock(&t, 7, 2);
+	assert_non_null(e);
+	assert_int_equal(e->nlookup, 3);
+	ctefs__inode_unlock(&t, e);
 	/* 7 has 3 lookups */
 	assert_false(ctefs__inode_unref(&t, 7, 2, &orphan));
-	assert_true(ctefs__inode_mark_orphan(&t, 7));
+	e = locked(&t, 7);
+	e->orphan = true;
+	ctefs__inode_unlock(&t, e);
 	assert_true(ctefs__inode_unref(&t, 7, 1, &orphan));
 	assert_true(orphan);
-	assert_false(ctefs__inode_mark_orphan(&t, 7)); /* gone */
+	assert_null(ctefs__inode_lock(&t, 7)); /* gone */
+	ctefs__inode_unlock(&t, NULL);         /* does nothing */
 	assert_true(ctefs__inode_unref(&t, 8, 1, &orphan));
 	assert_false(orphan);
 
-	/* xattr knowledge */
-	assert_int_equal(ctefs__inode_xflags(&t, 9), 0);
-	ctefs__inode_xflags_set(&t, 9, CTEFS_X_KNOWN, ~0u);
-	assert_int_equal(ctefs__inode_xflags(&t, 9), CTEFS_X_KNOWN);
-	ctefs__inode_xflags_set(&t, 9, CTEFS_X_HAS_ANY, 0);
-	assert_int_equal(ctefs__inode_xflags(&t, 9),
-	                 CTEFS_X_KNOWN | CTEFS_X_HAS_ANY);
+	/* a new entry knows nothing; what is set stays */
+	e = locked(&t, 9);
+	assert_int_equal(e->xflags, 0);
+	assert_int_equal(e->mode, 0);
+	assert_false(e->stamp_valid || e->written || e->orphan ||
+	             e->resyncing || e->wb_failed || e->multilinked);
+	e->xflags = CTEFS_X_KNOWN | CTEFS_X_HAS_ANY;
+	ctefs__inode_unlock(&t, e);
+	e = locked(&t, 9);
+	assert_int_equal(e->xflags, CTEFS_X_KNOWN | CTEFS_X_HAS_ANY);
+	ctefs__inode_unlock(&t, e);
 
 	/* keep_cache stamps */
-	assert_false(ctefs__inode_stamp_check(&t, 10, &m1, 10));
-	assert_true(ctefs__inode_stamp_check(&t, 10, &m1, 10));
-	assert_false(ctefs__inode_stamp_check(&t, 10, &m2, 10));
-	assert_false(ctefs__inode_stamp_check(&t, 10, &m2, 11));
-	ctefs__inode_stamp_clear(&t, 10);
-	assert_false(ctefs__inode_stamp_check(&t, 10, &m2, 11));
+	e = locked(&t, 10);
+	assert_false(ctefs__inode_stamp_check(e, &m1, 10));
+	assert_true(ctefs__inode_stamp_check(e, &m1, 10));
+	assert_false(ctefs__inode_stamp_check(e, &m2, 10));
+	assert_false(ctefs__inode_stamp_check(e, &m2, 11));
+	e->stamp_valid = false;
+	assert_false(ctefs__inode_stamp_check(e, &m2, 11));
+	ctefs__inode_stamp_set(e, &m1, 12);
+	assert_true(ctefs__inode_stamp_check(e, &m1, 12));
+	ctefs__inode_unlock(&t, e);
 
-	/* cached attributes and the resync slot */
+	/* cached attributes */
 	memset(&a, 0, sizeof(a));
 	a.id = 11;
 	a.mode = 040755 | 02000;
 	a.gid = 42;
-	ctefs__inode_note_attr(&t, &a);
-	uint32_t mode = 0, gid = 0;
-	assert_true(ctefs__inode_cached(&t, 11, &mode, &gid));
-	assert_int_equal(mode, 040755 | 02000);
-	assert_int_equal(gid, 42);
-	assert_false(ctefs__inode_cached(&t, 99999, &mode, &gid));
-	assert_true(ctefs__inode_resync_start(&t, 12));
-	assert_false(ctefs__inode_resync_start(&t, 12));
-	ctefs__inode_resync_done(&t, 12);
-	assert_true(ctefs__inode_resync_start(&t, 12));
-	ctefs__inode_mark_written(&t, 13);
-	assert_true(ctefs__inode_take_written(&t, 13));
-	assert_false(ctefs__inode_take_written(&t, 13));
+	a.nlink = 3;
+	ctefs__itable_note_attr(&t, &a);
+	e = locked(&t, 11);
+	assert_int_equal(e->mode, 040755 | 02000);
+	assert_int_equal(e->gid, 42);
+	assert_false(e->multilinked); /* a directory */
+	ctefs__inode_unlock(&t, e);
+	a.id = 12;
+	a.mode = 0100644;
+	e = locked(&t, 12);
+	ctefs__inode_note_attr(e, &a);
+	assert_true(e->multilinked);
+	ctefs__inode_unlock(&t, e);
+	a.id = 99999;
+	ctefs__itable_note_attr(&t, &a); /* no entry: nothing */
+	assert_null(ctefs__inode_lock(&t, 99999));
 	ctefs__itable_destroy(&t);
 }
 
