@@ -10,6 +10,8 @@
 #   - the libraries, the module libraries and the pkg-config files are in
 #     PREFIX/LIBDIR: the runtime's compiled-in module directory is the
 #     configured prefix's LIBDIR, so an install there finds its modules
+#   - the installed cte-fuse and cte-fsck resolve the installed libraries
+#     (RUNPATH) and cte-fuse --version runs
 #   - every installed header compiles on its own with
 #     $(pkg-config --cflags cte)
 #   - CLIENT_SOURCE builds with $(pkg-config --cflags --libs cte) and runs
@@ -48,6 +50,23 @@ for f in cte-fuse cte-fsck; do
 	[ -x "$prefix/bin/$f" ] || fail "not installed: bin/$f"
 done
 [ ! -e "$prefix/bin/cte-fsck-journal" ] || fail "bin/cte-fsck-journal installed"
+
+libdir_real=$(cd "$libdir" && pwd -P)
+
+# The installed programs run without LD_LIBRARY_PATH and resolve this
+# project's libraries in the install (their RUNPATH), not elsewhere.
+for f in cte-fuse cte-fsck; do
+	env -u LD_LIBRARY_PATH ldd "$prefix/bin/$f" >"$tmp/ldd" 2>&1 ||
+		{ cat "$tmp/ldd" >&2; fail "ldd bin/$f"; }
+	grep -E 'lib(chimaera|cte)[a-z_]*\.so' "$tmp/ldd" |
+		while read -r name _ path _; do
+			real=$(cd "$(dirname "$path")" 2>/dev/null && pwd -P) || real=
+			[ "$real" = "$libdir_real" ] ||
+				{ echo "bin/$f: $name => $path" >&2; exit 1; }
+		done || fail "bin/$f: the libraries above are not those installed"
+done
+env -u LD_LIBRARY_PATH "$prefix/bin/cte-fuse" --version >"$tmp/version" 2>&1 ||
+	{ cat "$tmp/version" >&2; fail "bin/cte-fuse --version"; }
 
 PKG_CONFIG_PATH=$libdir/pkgconfig
 export PKG_CONFIG_PATH
