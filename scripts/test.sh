@@ -1,7 +1,7 @@
 #!/bin/sh
 # Build and run every test: a -Werror build running all tests (unit tests,
-# mounting tests), then an address/undefined-sanitizer build running the
-# unit tests.  Build trees: build/ and build-asan/.
+# mounting tests, the install test), then an address/undefined-sanitizer
+# build running the unit tests.  Build trees: build/ and build-asan/.
 set -eu
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-2}

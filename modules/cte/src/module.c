@@ -600,7 +600,7 @@ METHOD(m_xattr_remove, cte_xattr_task)
 	t->base.rc = cte__xattr_remove(core, t->id, t->name);
 }
 
-/* Indexed by method id (autogen/cte_methods.h, from chimaera_mod.yaml):
+/* Indexed by method id (cte/autogen/cte_methods.h, from chimaera_mod.yaml):
  * each method's function and the size of its task. */
 static const struct chi_method methods[CTE_METHOD_TABLE_SIZE] = {
     [CTE_METHOD_REGISTER_TARGET] = {m_register_target, sizeof(cte_target_task)},

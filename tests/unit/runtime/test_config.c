@@ -633,8 +633,8 @@ static void test_default_and_edge_docs(void **state)
 	chi_config_free(NULL);
 }
 
-/* The source tree's root: CHI_SOURCE_DIR (set by tools/CMakeLists.txt),
- * else derived from this file's path. */
+/* The source tree's root: CHI_SOURCE_DIR (set by
+ * tests/unit/runtime/CMakeLists.txt), else derived from this file's path. */
 static void source_path(char *out, size_t size, const char *rel)
 {
 #ifdef CHI_SOURCE_DIR

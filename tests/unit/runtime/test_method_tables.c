@@ -20,7 +20,7 @@
 #include "chimaera/sys/module.h"
 #include "chimaera/admin/autogen/admin_methods.h"
 #include "chimaera/bdev/autogen/bdev_methods.h"
-#include "autogen/cte_methods.h"
+#include "cte/autogen/cte_methods.h"
 
 /* One row of the arrays below, from a module's list. */
 #define ID_ROW(id, name)   id,

@@ -1,8 +1,8 @@
 /*
  * Unit tests for tools/chi_gen_methods, the method-id header generator.
  * Runs the built tool: its path comes from the CHI_GEN_METHODS_EXE compile
- * definition (set by tools/CMakeLists.txt), else from beside this test's own
- * executable (both land in <build>/bin).
+ * definition (set by tests/unit/runtime/CMakeLists.txt), else from beside
+ * this test's own executable (both land in <build>/bin).
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,6 @@
 /*
  * The task structs of the wrp_cte_core module (one per group of methods)
- * and the method ids (autogen/cte_methods.h, from chimaera_mod.yaml).
+ * and the method ids (cte/autogen/cte_methods.h, from chimaera_mod.yaml).
  *
  * Pointers in tasks (names, buffers, out arrays) refer to the submitting
  * client's memory: the runtime runs embedded in the client's process.  A
@@ -12,7 +12,7 @@
 
 #include "chimaera/task.h"
 #include "cte/cte.h"
-#include "cte_methods.h"
+#include "cte/autogen/cte_methods.h"
 
 /* RegisterTarget, UnregisterTarget, ListTargets, StatTargets,
  * GetTargetInfo */
