@@ -87,6 +87,14 @@ static inline void cte__jenc_put_u8(cte_jenc *e, uint8_t v)
 		p[0] = v;
 }
 
+static inline void cte__jenc_put_u16(cte_jenc *e, uint16_t v)
+{
+	uint8_t *p = cte__jenc_room(e, 2);
+	if (p)
+		for (int i = 0; i < 2; i++)
+			p[i] = (uint8_t)(v >> (8 * i));
+}
+
 static inline void cte__jenc_put_u32(cte_jenc *e, uint32_t v)
 {
 	uint8_t *p = cte__jenc_room(e, 4);
@@ -101,6 +109,15 @@ static inline void cte__jenc_put_u64(cte_jenc *e, uint64_t v)
 	if (p)
 		for (int i = 0; i < 8; i++)
 			p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Overwrite the u32 at offset at (a length put as 0 before its body). */
+static inline void cte__jenc_set_u32(cte_jenc *e, size_t at, uint32_t v)
+{
+	if (e->err || at > e->len || e->len - at < 4)
+		return;
+	for (int i = 0; i < 4; i++)
+		e->data[at + i] = (uint8_t)(v >> (8 * i));
 }
 
 static inline void cte__jenc_put_f64(cte_jenc *e, double v)
@@ -165,6 +182,16 @@ static inline int cte__jdec_get_u8(cte_jdec *d, uint8_t *out)
 {
 	const uint8_t *p = cte__jdec_take(d, 1);
 	*out = p ? p[0] : 0;
+	return p ? 0 : -EBADMSG;
+}
+
+static inline int cte__jdec_get_u16(cte_jdec *d, uint16_t *out)
+{
+	const uint8_t *p = cte__jdec_take(d, 2);
+	uint16_t v = 0;
+	if (p)
+		v = (uint16_t)(p[0] | (uint16_t)p[1] << 8);
+	*out = v;
 	return p ? 0 : -EBADMSG;
 }
 

@@ -14,7 +14,11 @@
 #include "chimaera/error.h"
 #include "chimaera/log.h"
 #include "chimaera/sys/module.h"
+#include "blobio_i.h"
 #include "core_i.h"
+#include "durable_i.h"
+#include "ns_i.h"
+#include "target_i.h"
 #include "cte/cte_tasks.h"
 
 #define CORE(c) ((struct cte_core *)(c)->state)
