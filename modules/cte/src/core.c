@@ -13,9 +13,9 @@
  *   journal records there as one group, so record order is mutation order.
  * Every mutation calls cte__meta_changed() under ns_lock right after the
  * in-memory change; it runs core->meta_hook (durable.c: an after-image
- * record).  No thread of its own; nothing here waits for I/O, except
- * cte__blob_release_dead(), which takes quiesce and the blob's io_lock
- * (never under ns_lock) to free a dead blob's blocks.
+ * record).  No thread of its own, and nothing here waits for I/O: a dead
+ * blob's blocks are freed by cte__blob_release_dead() (target.c) after
+ * the ns_lock section.
  * Indexes: by_id (id -> object), by_path (tag path -> tag), dentries
  * ((parent tag id, name) -> dentry).  Each tag lists its entries in cookie
  * order (struct cte_dir_slot: an append-only array with tombstones,
@@ -31,7 +31,6 @@
 
 #include "chimaera/error.h"
 #include "core_i.h"
-#include "target_i.h"
 
 /* ------------------------------------------------------------------ */
 /* lookups (ns_lock held)                                              */
@@ -472,15 +471,24 @@ void cte__blob_put(struct cte_core *core, struct cte_blob *b)
 		cte__blob_free(b);
 }
 
-void cte__blob_release_dead(struct cte_core *core, struct cte_blob *b)
+int cte__tag_set_score(struct cte_core *core, cte_id tag_id, double score)
 {
-	chi_corwlock_rdlock(&core->quiesce);
-	chi_corwlock_wrlock(&b->io_lock);
-	cte__free_extents(core, &b->map);
-	b->map.n = 0;
-	chi_corwlock_unlock(&b->io_lock);
-	chi_corwlock_unlock(&core->quiesce);
-	cte__blob_put(core, b);
+	struct cte_obj *o;
+	int rc = 0;
+
+	cte__ns_lock(core);
+	o = cte__obj_find(core, tag_id);
+	if (!o) {
+		rc = -ENOENT;
+	} else if (!o->is_tag) {
+		rc = -ENOTDIR;
+	} else {
+		o->score = score;
+		cte__now(&o->ctime);
+		cte__meta_changed(core, CTE_META_ATTR, tag_id, CTE_ID_NONE);
+	}
+	cte__ns_unlock(core);
+	return rc;
 }
 
 /* A directory's entries changed: mtime and ctime, and its record. */

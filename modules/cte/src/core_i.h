@@ -322,13 +322,15 @@ void cte__blob_replace_name(struct cte_blob *b, struct cte_dentry *old,
                             struct cte_dentry *new_d);
 void cte__xattrs_free(struct cte_obj *o);
 
+/* A tag's default score (CTE_SCORE_UNSET: inherit); -ENOTDIR for a blob.
+ * Takes ns_lock. */
+int cte__tag_set_score(struct cte_core *core, cte_id tag, double score);
+
 /* Object references. */
 /* Blob by id with a reference: -ENOENT, -EISDIR for a tag. */
 int cte__blob_get(struct cte_core *core, cte_id id, struct cte_blob **out);
 void cte__blob_put(struct cte_core *core, struct cte_blob *b);
 /* Detach a blob from the indexes (ns_lock held): it becomes dead. */
 void cte__blob_detach_locked(struct cte_core *core, struct cte_blob *b);
-/* Free a detached blob's blocks and drop the caller's reference. */
-void cte__blob_release_dead(struct cte_core *core, struct cte_blob *b);
 
 #endif

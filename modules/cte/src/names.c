@@ -2,9 +2,9 @@
  * Tags and blobs by name (the CTE API upstream programs use, beside the
  * POSIX namespace): walking and creating tag paths, deleting and renaming
  * tags, tag sizes and contents, regular-expression queries over tags and
- * blobs, and a tag's name and default score.  Each call is one
- * core->ns_lock section (see core.c), except cte__tag_rename, which finds
- * its names in one and renames through cte__ns_rename.
+ * blobs, and a tag's path.  Each call is one core->ns_lock section (see
+ * core.c), except cte__tag_rename, which finds its names in one and
+ * renames through cte__ns_rename.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -16,6 +16,7 @@
 #include "chimaera/error.h"
 #include "core_i.h"
 #include "ns_i.h"
+#include "target_i.h"
 
 /* Walk (and with create, make) the tag for `name`; ns_lock held.
  * Names: "/a/b", "a/b" (taken from the root), repeated '/' collapse. */
@@ -80,26 +81,6 @@ static int tag_walk(struct cte_core *core, const char *name, bool create,
 	}
 	*out = cur;
 	return 0;
-}
-
-int cte__tag_set_score(struct cte_core *core, cte_id tag_id, double score)
-{
-	struct cte_obj *o;
-	int rc = 0;
-
-	cte__ns_lock(core);
-	o = cte__obj_find(core, tag_id);
-	if (!o) {
-		rc = -ENOENT;
-	} else if (!o->is_tag) {
-		rc = -ENOTDIR;
-	} else {
-		o->score = score;
-		cte__now(&o->ctime);
-		cte__meta_changed(core, CTE_META_ATTR, tag_id, CTE_ID_NONE);
-	}
-	cte__ns_unlock(core);
-	return rc;
 }
 
 int cte__tag_get_or_create(struct cte_core *core, const char *name, cte_id *out)

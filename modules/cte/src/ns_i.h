@@ -42,8 +42,6 @@ int cte__xattr_remove(struct cte_core *core, cte_id id, const char *name);
 
 /* names.c */
 int cte__tag_get_name(struct cte_core *core, cte_id tag, char **out);
-/* A tag's default score (CTE_SCORE_UNSET: inherit); -ENOTDIR for a blob. */
-int cte__tag_set_score(struct cte_core *core, cte_id tag, double score);
 int cte__tag_get_or_create(struct cte_core *core, const char *name,
                            cte_id *out);
 int cte__tag_del(struct cte_core *core, cte_id tag);

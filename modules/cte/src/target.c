@@ -604,6 +604,17 @@ void cte__free_extents(struct cte_core *core, const struct cte_extmap *ext)
 	}
 }
 
+void cte__blob_release_dead(struct cte_core *core, struct cte_blob *b)
+{
+	chi_corwlock_rdlock(&core->quiesce);
+	chi_corwlock_wrlock(&b->io_lock);
+	cte__free_extents(core, &b->map);
+	b->map.n = 0;
+	chi_corwlock_unlock(&b->io_lock);
+	chi_corwlock_unlock(&core->quiesce);
+	cte__blob_put(core, b);
+}
+
 uint64_t cte__target_pending_bytes(struct cte_core *core)
 {
 	uint64_t sum = 0;

@@ -35,6 +35,9 @@ bool cte__target_volatile(struct cte_core *core, uint32_t target);
  * when nothing journals or the target is volatile, else once the record
  * unmapping them is durable. */
 void cte__free_extents(struct cte_core *core, const struct cte_extmap *ext);
+/* Free a detached blob's blocks (takes quiesce and its io_lock) and drop
+ * the caller's reference. */
+void cte__blob_release_dead(struct cte_core *core, struct cte_blob *b);
 /* Release deferred frees whose record is durable (durable_seq); true if
  * any were. */
 bool cte__target_reclaim(struct cte_core *core);
