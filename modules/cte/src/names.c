@@ -98,9 +98,10 @@ int cte__tag_get_or_create(struct cte_core *core, const char *name, cte_id *out)
 
 int cte__tag_del(struct cte_core *core, cte_id tag_id)
 {
-	struct cte_tag *t, **stack = NULL, **order = NULL;
+	struct cte_tag *t;
+	struct cte_tagvec stack = {0}, order = {0};
 	struct cte_blob **victims = NULL;
-	size_t n_stack = 0, n_order = 0, n_victims = 0, cap = 0, vcap = 0, i;
+	size_t n_victims = 0, vcap = 0, i;
 	int rc;
 
 	cte__ns_lock(core);
@@ -113,45 +114,24 @@ int cte__tag_del(struct cte_core *core, cte_id tag_id)
 		goto out;
 	}
 	/* Collect the subtree in preorder (parents before children). */
-	cap = 16;
-	stack = malloc(cap * sizeof(*stack));
-	order = malloc(cap * sizeof(*order));
-	if (!stack || !order) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	stack[n_stack++] = t;
-	while (n_stack) {
-		struct cte_tag *cur = stack[--n_stack];
+	rc = cte__tagvec_push(&stack, t);
+	while (!rc && stack.n) {
+		struct cte_tag *cur = stack.v[--stack.n];
 
-		if (n_order + 1 > cap ||
-		    n_stack + cur->n_child_tags + 1 > cap) {
-			size_t c2 = (cap + cur->n_child_tags) * 2;
-			struct cte_tag **s2 = realloc(stack, c2 * sizeof(*s2));
-			struct cte_tag **o2;
-
-			if (s2)
-				stack = s2;
-			o2 = realloc(order, c2 * sizeof(*o2));
-			if (o2)
-				order = o2;
-			if (!s2 || !o2) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			cap = c2;
-		}
-		order[n_order++] = cur;
-		for (i = 0; i < cur->n_slots; i++) {
+		rc = cte__tagvec_push(&order, cur);
+		for (i = 0; !rc && i < cur->n_slots; i++) {
 			struct cte_dentry *d = cur->slots[i].d;
 
 			if (d && d->obj->is_tag)
-				stack[n_stack++] = (struct cte_tag *)d->obj;
+				rc = cte__tagvec_push(&stack,
+				                      (struct cte_tag *)d->obj);
 		}
 	}
+	if (rc)
+		goto out;
 	/* Blobs first, then tags deepest first. */
-	for (i = n_order; i-- > 0;) {
-		struct cte_tag *cur = order[i];
+	for (i = order.n; i-- > 0;) {
+		struct cte_tag *cur = order.v[i];
 		size_t k;
 
 		for (k = 0; k < cur->n_slots; k++) {
@@ -192,8 +172,8 @@ out:
 	for (i = 0; i < n_victims; i++)
 		cte__blob_release_dead(core, victims[i]);
 	free(victims);
-	free(stack);
-	free(order);
+	free(stack.v);
+	free(order.v);
 	return rc;
 }
 
