@@ -1,8 +1,18 @@
 /*
  * Blob data: PutBlob, GetBlob, truncate, fallocate, ReorganizeBlob, sync,
- * destroy.  Every function holds the blob's io_lock (shared for reads,
- * exclusive otherwise) across its bdev I/O and takes ns_lock only to
- * publish size, block counts, times and scores (see core_i.h).
+ * destroy.
+ *
+ * DESIGN
+ * No thread of its own: every function runs on the calling task or
+ * thread.  Locks, always in this order: core->quiesce (shared, by every
+ * change of an extent map, so a checkpoint sees none half done), the
+ * blob's io_lock (shared for reads, exclusive otherwise; held across bdev
+ * I/O: a cooperative lock, so a waiting task suspends its coroutine and
+ * the unlocking one resumes it), then ns_lock, taken only for short
+ * sections that publish size, block counts, times and scores (see
+ * core_i.h).  Blocks that a change unmaps are freed after the section
+ * that publishes the change (cte__free_extents), so the journal has the
+ * record before the space can be reused.
  *
  * Writes allocate first (every hole in the range, tier by tier), then
  * write, then publish: a write that cannot get space changes nothing.

@@ -3,23 +3,29 @@
  * the plan this follows is ../JOURNAL.md).
  *
  * DESIGN
- * Records: after-images of objects (ns.c, "images"): the journal record's
- * type byte is the image kind, its payload the image body.  Every
+ * Hooks: durable.c stands above the core and reaches it only through the
+ * hooks it installs at open (core_i.h): meta_hook, commit_hook (run by
+ * cte__ns_unlock) and sync_hook (cte__meta_sync, used by blob sync and by
+ * the allocator when space waits in deferred frees).
+ * Records: after-images of objects (image.c): the journal record's type
+ * byte is the image kind, its payload the image body.  Every
  * cte__meta_changed() call (under ns_lock) adds the changed object's image
- * to core->txn; cte__ns_unlock() commits the section's records as one
- * group before it drops ns_lock, so sequence order is mutation order and a
- * rename or a write replays entirely or not at all.  Appends never wait for
- * I/O.
+ * to core->txn; commit_hook commits the section's records as one group
+ * before ns_lock is dropped, so sequence order is mutation order and a
+ * rename or a write replays entirely or not at all.  Appends never wait
+ * for I/O.
  * Threads: the journal's flusher thread (group commit; pre_sync fdatasyncs
  * the file targets through our own descriptors, so no runtime task is
- * involved; on_durable releases deferred frees) and its checkpointer
+ * involved; on_durable only advances durable_seq) and its checkpointer
  * thread (snapshot = cte__state_save, a consistent moment under quiesce).
  * Data before metadata: data is written before the record that maps it is
  * appended, and pre_sync makes it stable before the record is.  Blocks
  * that stop being mapped are freed only once the record unmapping them is
- * durable (pending_free, guarded by free_lock).
+ * durable (target.c keeps them in pending_free, under free_lock, and
+ * frees them at the next reclaim from a task or client thread).
  * Waiting: a task never blocks its worker on the journal: it queues an
- * async waiter and suspends its coroutine; the flusher resumes it.
+ * async waiter and suspends its coroutine; the flusher wakes it with
+ * chi_task_resume().  A plain thread waits in cte__journal_sync_to().
  */
 #define _GNU_SOURCE
 #include <errno.h>

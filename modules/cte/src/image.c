@@ -25,8 +25,15 @@
  *   GONE     u64 id
  *   TARGETS  u32 n, n x (u32 slot, u16 name length, name)
  *   NEXT_ID  u64 next id
- * The image functions run under ns_lock (cte__state_save and
- * cte__image_apply take it themselves).
+ *
+ * DESIGN
+ * No thread of its own.  The image functions run under ns_lock (the
+ * journal's meta_hook calls them there); cte__state_save takes quiesce
+ * exclusively, then the target table's lock and ns_lock, so a checkpoint
+ * is one consistent moment that no extent-map change straddles.  Replay
+ * (cte__state_load, cte__image_apply and the after-replay functions)
+ * runs before any method: it takes ns_lock for the structures' sake and
+ * releases it without a commit, since nothing is journaled yet.
  */
 #include <errno.h>
 #include <stdlib.h>

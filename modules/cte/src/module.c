@@ -1,7 +1,8 @@
 /*
  * The wrp_cte_core module: its ops table (chi_module_ops), the compose
  * entry's parameters, and the methods, each a thin shell that unpacks its
- * task and calls the core (ns.c, blobio.c, target.c).
+ * task and calls the core (ns.c, xattr.c, names.c, blobio.c, target.c,
+ * durable.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -1,11 +1,22 @@
 /*
  * Storage targets: one bdev pool each, registered from the config's
- * storage: list or by RegisterTarget, and the allocator front end that
- * places new blocks on them.
+ * storage: list or by RegisterTarget, the allocator front end that places
+ * new blocks on them, and freeing blocks.
  *
- * core->target_lock guards the table; it is never held across a bdev call
- * (those wait).  Slots are never moved (extents name targets by slot
- * index); an unregistered slot is reused only after it held no blocks.
+ * DESIGN
+ * Locks: core->target_lock guards the table; it is never held across a
+ * bdev call (those wait).  Slots are never moved (extents name targets by
+ * slot index); an unregistered slot is reused only after it held no
+ * blocks.  used_bytes is atomic, changed without the lock.
+ * core->free_lock guards pending_free: blocks no longer mapped whose
+ * unmapping journal record is not durable yet.  They are freed (a bdev
+ * call, outside the lock) by cte__target_reclaim() once durable_seq
+ * passes their sequence: from a later allocation, a sync, or the
+ * journal's close.  An allocation that finds no space while frees are
+ * pending makes the journal durable (cte__meta_sync, the hook durable.c
+ * installs), takes them back and tries once more.  No thread of its own.
+ * Lock order: ns_lock, then target_lock (targets images); free_lock is
+ * taken with no other CTE mutex held.
  *
  * Scores: a manual score is kept as given.  A measured score comes from the
  * best bandwidth seen on the target: a short probe at registration, then
