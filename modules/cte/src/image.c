@@ -619,8 +619,11 @@ static int get_symlink(cte_jdec *d, struct cte_blob *b)
 	if (!sl)
 		return 0;
 	p = cte__jdec_take(d, sl - 1);
-	if (!p || !(b->symlink = malloc(sl)))
-		return bad(d);
+	if (!p)
+		return -EBADMSG;
+	b->symlink = malloc(sl);
+	if (!b->symlink)
+		return -ENOMEM;
 	memcpy(b->symlink, p, sl - 1);
 	b->symlink[sl - 1] = '\0';
 	return 0;
