@@ -34,6 +34,61 @@ typedef struct cte_jdec {
 	int err;
 } cte_jdec;
 
+/* Little-endian stores and loads at p (a fixed-size part of a record
+ * reserved at once with cte__jenc_room() or read with cte__jdec_take()):
+ * a memcpy, with a byte swap on a big-endian host. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define CTE_LE16(v) __builtin_bswap16(v)
+#define CTE_LE32(v) __builtin_bswap32(v)
+#define CTE_LE64(v) __builtin_bswap64(v)
+#else
+#define CTE_LE16(v) (v)
+#define CTE_LE32(v) (v)
+#define CTE_LE64(v) (v)
+#endif
+
+static inline void cte__le_store16(uint8_t *p, uint16_t v)
+{
+	v = CTE_LE16(v);
+	memcpy(p, &v, sizeof(v));
+}
+
+static inline void cte__le_store32(uint8_t *p, uint32_t v)
+{
+	v = CTE_LE32(v);
+	memcpy(p, &v, sizeof(v));
+}
+
+static inline void cte__le_store64(uint8_t *p, uint64_t v)
+{
+	v = CTE_LE64(v);
+	memcpy(p, &v, sizeof(v));
+}
+
+static inline uint16_t cte__le_load16(const uint8_t *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return CTE_LE16(v);
+}
+
+static inline uint32_t cte__le_load32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return CTE_LE32(v);
+}
+
+static inline uint64_t cte__le_load64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return CTE_LE64(v);
+}
+
 static inline void cte__jenc_init(cte_jenc *e)
 {
 	e->data = NULL;
@@ -91,24 +146,21 @@ static inline void cte__jenc_put_u16(cte_jenc *e, uint16_t v)
 {
 	uint8_t *p = cte__jenc_room(e, 2);
 	if (p)
-		for (int i = 0; i < 2; i++)
-			p[i] = (uint8_t)(v >> (8 * i));
+		cte__le_store16(p, v);
 }
 
 static inline void cte__jenc_put_u32(cte_jenc *e, uint32_t v)
 {
 	uint8_t *p = cte__jenc_room(e, 4);
 	if (p)
-		for (int i = 0; i < 4; i++)
-			p[i] = (uint8_t)(v >> (8 * i));
+		cte__le_store32(p, v);
 }
 
 static inline void cte__jenc_put_u64(cte_jenc *e, uint64_t v)
 {
 	uint8_t *p = cte__jenc_room(e, 8);
 	if (p)
-		for (int i = 0; i < 8; i++)
-			p[i] = (uint8_t)(v >> (8 * i));
+		cte__le_store64(p, v);
 }
 
 /* Overwrite the u32 at offset at (a length put as 0 before its body). */
@@ -116,8 +168,7 @@ static inline void cte__jenc_set_u32(cte_jenc *e, size_t at, uint32_t v)
 {
 	if (e->err || at > e->len || e->len - at < 4)
 		return;
-	for (int i = 0; i < 4; i++)
-		e->data[at + i] = (uint8_t)(v >> (8 * i));
+	cte__le_store32(e->data + at, v);
 }
 
 static inline void cte__jenc_put_f64(cte_jenc *e, double v)
@@ -188,32 +239,21 @@ static inline int cte__jdec_get_u8(cte_jdec *d, uint8_t *out)
 static inline int cte__jdec_get_u16(cte_jdec *d, uint16_t *out)
 {
 	const uint8_t *p = cte__jdec_take(d, 2);
-	uint16_t v = 0;
-	if (p)
-		v = (uint16_t)(p[0] | (uint16_t)p[1] << 8);
-	*out = v;
+	*out = p ? cte__le_load16(p) : 0;
 	return p ? 0 : -EBADMSG;
 }
 
 static inline int cte__jdec_get_u32(cte_jdec *d, uint32_t *out)
 {
 	const uint8_t *p = cte__jdec_take(d, 4);
-	uint32_t v = 0;
-	if (p)
-		for (int i = 0; i < 4; i++)
-			v |= (uint32_t)p[i] << (8 * i);
-	*out = v;
+	*out = p ? cte__le_load32(p) : 0;
 	return p ? 0 : -EBADMSG;
 }
 
 static inline int cte__jdec_get_u64(cte_jdec *d, uint64_t *out)
 {
 	const uint8_t *p = cte__jdec_take(d, 8);
-	uint64_t v = 0;
-	if (p)
-		for (int i = 0; i < 8; i++)
-			v |= (uint64_t)p[i] << (8 * i);
-	*out = v;
+	*out = p ? cte__le_load64(p) : 0;
 	return p ? 0 : -EBADMSG;
 }
 
