@@ -60,10 +60,15 @@ enum { EXT_NONE = 0, EXT_ALL = 1, EXT_RANGE = 2 };
 /* ------------------------------------------------------------------ */
 /* writing                                                              */
 
-static void put_time(cte_jenc *e, const struct timespec *ts)
+/* The fixed-size parts, each reserved or read at once. */
+#define EXTENT_BYTES 24 /* u64 lblk, u32 nblk, u32 target, u64 dev_off */
+#define COMMON_BYTES 104 /* common up to and with n_xattrs */
+
+static uint8_t *store_time(uint8_t *p, const struct timespec *ts)
 {
-	cte__jenc_put_u64(e, (uint64_t)(int64_t)ts->tv_sec);
-	cte__jenc_put_u64(e, (uint64_t)(int64_t)ts->tv_nsec);
+	cte__le_store64(p, (uint64_t)(int64_t)ts->tv_sec);
+	cte__le_store64(p + 8, (uint64_t)(int64_t)ts->tv_nsec);
+	return p + 16;
 }
 
 /* A u16 length and the bytes. */
@@ -76,30 +81,39 @@ static void put_name(cte_jenc *e, const char *name, size_t len)
 
 static void put_extent(cte_jenc *e, const struct cte_extent *x)
 {
-	cte__jenc_put_u64(e, x->lblk);
-	cte__jenc_put_u32(e, x->nblk);
-	cte__jenc_put_u32(e, x->target);
-	cte__jenc_put_u64(e, x->dev_off);
+	uint8_t *p = cte__jenc_room(e, EXTENT_BYTES);
+
+	if (!p)
+		return;
+	cte__le_store64(p, x->lblk);
+	cte__le_store32(p + 8, x->nblk);
+	cte__le_store32(p + 12, x->target);
+	cte__le_store64(p + 16, x->dev_off);
 }
 
 static void put_common(cte_jenc *e, const struct cte_obj *o)
 {
 	const struct cte_xattr *x;
+	uint8_t *p = cte__jenc_room(e, COMMON_BYTES);
+	uint64_t score;
 	uint32_t n = 0;
 
-	cte__jenc_put_u64(e, o->id);
-	cte__jenc_put_u32(e, o->mode);
-	cte__jenc_put_u32(e, o->uid);
-	cte__jenc_put_u32(e, o->gid);
-	cte__jenc_put_u64(e, o->rdev);
-	put_time(e, &o->atime);
-	put_time(e, &o->mtime);
-	put_time(e, &o->ctime);
-	put_time(e, &o->btime);
-	cte__jenc_put_f64(e, o->score);
+	if (!p)
+		return;
 	for (x = o->xattrs; x; x = x->next)
 		n++;
-	cte__jenc_put_u32(e, n);
+	memcpy(&score, &o->score, sizeof(score));
+	cte__le_store64(p, o->id);
+	cte__le_store32(p + 8, o->mode);
+	cte__le_store32(p + 12, o->uid);
+	cte__le_store32(p + 16, o->gid);
+	cte__le_store64(p + 20, o->rdev);
+	p = store_time(p + 28, &o->atime);
+	p = store_time(p, &o->mtime);
+	p = store_time(p, &o->ctime);
+	p = store_time(p, &o->btime);
+	cte__le_store64(p, score);
+	cte__le_store32(p + 8, n);
 	for (x = o->xattrs; x; x = x->next) {
 		cte__jenc_put_blob(e, x->name, strlen(x->name));
 		cte__jenc_put_blob(e, x->value, x->size);
@@ -369,15 +383,11 @@ static int bad(cte_jdec *d)
 	return -EBADMSG;
 }
 
-static int get_time(cte_jdec *d, struct timespec *ts)
+static const uint8_t *load_time(const uint8_t *p, struct timespec *ts)
 {
-	uint64_t sec, nsec;
-
-	cte__jdec_get_u64(d, &sec);
-	cte__jdec_get_u64(d, &nsec);
-	ts->tv_sec = (time_t)(int64_t)sec;
-	ts->tv_nsec = (long)(int64_t)nsec;
-	return d->err;
+	ts->tv_sec = (time_t)(int64_t)cte__le_load64(p);
+	ts->tv_nsec = (long)(int64_t)cte__le_load64(p + 8);
+	return p + 16;
 }
 
 /* Read a length-prefixed name (u16) into a NUL-terminated buffer of
@@ -397,11 +407,15 @@ static int get_name(cte_jdec *d, char *name)
 
 static int get_extent(cte_jdec *d, struct cte_extent *x)
 {
-	cte__jdec_get_u64(d, &x->lblk);
-	cte__jdec_get_u32(d, &x->nblk);
-	cte__jdec_get_u32(d, &x->target);
-	cte__jdec_get_u64(d, &x->dev_off);
-	return d->err;
+	const uint8_t *p = cte__jdec_take(d, EXTENT_BYTES);
+
+	if (!p)
+		return -EBADMSG;
+	x->lblk = cte__le_load64(p);
+	x->nblk = cte__le_load32(p + 8);
+	x->target = cte__le_load32(p + 12);
+	x->dev_off = cte__le_load64(p + 16);
+	return 0;
 }
 
 /* One xattr, appended at *tail. */
@@ -442,20 +456,26 @@ static int get_xattr(cte_jdec *d, struct cte_xattr ***tail)
 static int get_common(cte_jdec *d, struct cte_obj *o)
 {
 	struct cte_xattr **tail = &o->xattrs;
+	/* the id (8 bytes) is read already */
+	const uint8_t *p = cte__jdec_take(d, COMMON_BYTES - 8);
+	uint64_t score;
 	uint32_t n, i;
 	int rc = 0;
 
 	cte__xattrs_free(o);
-	cte__jdec_get_u32(d, &o->mode);
-	cte__jdec_get_u32(d, &o->uid);
-	cte__jdec_get_u32(d, &o->gid);
-	cte__jdec_get_u64(d, &o->rdev);
-	get_time(d, &o->atime);
-	get_time(d, &o->mtime);
-	get_time(d, &o->ctime);
-	get_time(d, &o->btime);
-	cte__jdec_get_f64(d, &o->score);
-	cte__jdec_get_u32(d, &n);
+	if (!p)
+		return -EBADMSG;
+	o->mode = cte__le_load32(p);
+	o->uid = cte__le_load32(p + 4);
+	o->gid = cte__le_load32(p + 8);
+	o->rdev = cte__le_load64(p + 12);
+	p = load_time(p + 20, &o->atime);
+	p = load_time(p, &o->mtime);
+	p = load_time(p, &o->ctime);
+	p = load_time(p, &o->btime);
+	score = cte__le_load64(p);
+	memcpy(&o->score, &score, sizeof(score));
+	n = cte__le_load32(p + 8);
 	for (i = 0; !rc && !d->err && i < n; i++)
 		rc = get_xattr(d, &tail);
 	return rc ? rc : d->err;
