@@ -62,8 +62,7 @@ int cte_target_unregister(cte_client *c, const char *path)
 int cte_target_list(cte_client *c, cte_target_info **out, size_t *out_n)
 {
 	int rc;
-	cte_target_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_LIST_TARGETS);
+	cte_target_task *t = task_new(c, sizeof(*t), CTE_METHOD_LIST_TARGETS);
 
 	if (!t)
 		return -ENOMEM;
@@ -78,8 +77,7 @@ int cte_target_list(cte_client *c, cte_target_info **out, size_t *out_n)
 
 int cte_target_stat(cte_client *c)
 {
-	cte_misc_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_STAT_TARGETS);
+	cte_misc_task *t = task_new(c, sizeof(*t), CTE_METHOD_STAT_TARGETS);
 
 	if (!t)
 		return -ENOMEM;
@@ -103,8 +101,7 @@ int cte_target_get_info(cte_client *c, const char *path, cte_target_info *out)
 int cte_ns_lookup(cte_client *c, cte_id parent, const char *name, cte_attr *out)
 {
 	int rc;
-	cte_ns_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_NS_LOOKUP);
+	cte_ns_task *t = task_new(c, sizeof(*t), CTE_METHOD_NS_LOOKUP);
 
 	if (!t)
 		return -ENOMEM;
@@ -120,8 +117,7 @@ int cte_ns_lookup(cte_client *c, cte_id parent, const char *name, cte_attr *out)
 int cte_ns_getattr(cte_client *c, cte_id id, cte_attr *out)
 {
 	int rc;
-	cte_ns_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_NS_GETATTR);
+	cte_ns_task *t = task_new(c, sizeof(*t), CTE_METHOD_NS_GETATTR);
 
 	if (!t)
 		return -ENOMEM;
@@ -137,8 +133,7 @@ int cte_ns_setattr(cte_client *c, cte_id id, const cte_attr *attr,
                    uint32_t mask, cte_attr *out)
 {
 	int rc;
-	cte_ns_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_NS_SETATTR);
+	cte_ns_task *t = task_new(c, sizeof(*t), CTE_METHOD_NS_SETATTR);
 
 	if (!t)
 		return -ENOMEM;
@@ -161,8 +156,7 @@ int cte_ns_create(cte_client *c, cte_id parent, const char *name,
 
 	if (!attr)
 		return -EINVAL;
-	cte_ns_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_NS_CREATE);
+	cte_ns_task *t = task_new(c, sizeof(*t), CTE_METHOD_NS_CREATE);
 
 	if (!t)
 		return -ENOMEM;
@@ -181,8 +175,7 @@ int cte_ns_link(cte_client *c, cte_id id, cte_id new_parent,
                 const char *new_name, cte_attr *out)
 {
 	int rc;
-	cte_ns_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_NS_LINK);
+	cte_ns_task *t = task_new(c, sizeof(*t), CTE_METHOD_NS_LINK);
 
 	if (!t)
 		return -ENOMEM;
@@ -200,8 +193,7 @@ int cte_ns_unlink(cte_client *c, cte_id parent, const char *name, bool dir,
                   cte_attr *out_attr)
 {
 	int rc;
-	cte_ns_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_NS_UNLINK);
+	cte_ns_task *t = task_new(c, sizeof(*t), CTE_METHOD_NS_UNLINK);
 
 	if (!t)
 		return -ENOMEM;
@@ -220,8 +212,7 @@ int cte_ns_rename(cte_client *c, cte_id old_parent, const char *old_name,
                   cte_id *out_replaced)
 {
 	int rc;
-	cte_ns_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_NS_RENAME);
+	cte_ns_task *t = task_new(c, sizeof(*t), CTE_METHOD_NS_RENAME);
 
 	if (!t)
 		return -ENOMEM;
@@ -241,8 +232,7 @@ int cte_ns_readdir(cte_client *c, cte_id dir, uint64_t cookie, cte_dirent *out,
                    size_t max, size_t *out_n)
 {
 	int rc;
-	cte_ns_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_NS_READDIR);
+	cte_ns_task *t = task_new(c, sizeof(*t), CTE_METHOD_NS_READDIR);
 
 	if (!t)
 		return -ENOMEM;
@@ -258,8 +248,7 @@ int cte_ns_readdir(cte_client *c, cte_id dir, uint64_t cookie, cte_dirent *out,
 
 int cte_ns_readlink(cte_client *c, cte_id id, char *buf, size_t size)
 {
-	cte_ns_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_NS_READLINK);
+	cte_ns_task *t = task_new(c, sizeof(*t), CTE_METHOD_NS_READLINK);
 
 	if (!t)
 		return -ENOMEM;
@@ -271,8 +260,7 @@ int cte_ns_readlink(cte_client *c, cte_id id, char *buf, size_t size)
 
 int cte_ns_forget(cte_client *c, cte_id id)
 {
-	cte_ns_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_NS_FORGET);
+	cte_ns_task *t = task_new(c, sizeof(*t), CTE_METHOD_NS_FORGET);
 
 	if (!t)
 		return -ENOMEM;
@@ -283,8 +271,7 @@ int cte_ns_forget(cte_client *c, cte_id id)
 int cte_tag_get_name(cte_client *c, cte_id tag, char **out)
 {
 	int rc;
-	cte_tag_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_GET_TAG_NAME);
+	cte_tag_task *t = task_new(c, sizeof(*t), CTE_METHOD_GET_TAG_NAME);
 
 	if (!t)
 		return -ENOMEM;
@@ -299,8 +286,7 @@ int cte_tag_get_name(cte_client *c, cte_id tag, char **out)
 int cte_statfs(cte_client *c, cte_fs_stats *out)
 {
 	int rc;
-	cte_ns_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_STATFS);
+	cte_ns_task *t = task_new(c, sizeof(*t), CTE_METHOD_STATFS);
 
 	if (!t)
 		return -ENOMEM;
@@ -316,8 +302,7 @@ int cte_statfs(cte_client *c, cte_fs_stats *out)
 int cte_xattr_set(cte_client *c, cte_id id, const char *name, const void *value,
                   size_t size, uint32_t flags)
 {
-	cte_xattr_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_XATTR_SET);
+	cte_xattr_task *t = task_new(c, sizeof(*t), CTE_METHOD_XATTR_SET);
 
 	if (!t)
 		return -ENOMEM;
@@ -333,8 +318,7 @@ int cte_xattr_get(cte_client *c, cte_id id, const char *name, void *buf,
                   size_t size, size_t *out_size)
 {
 	int rc;
-	cte_xattr_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_XATTR_GET);
+	cte_xattr_task *t = task_new(c, sizeof(*t), CTE_METHOD_XATTR_GET);
 
 	if (!t)
 		return -ENOMEM;
@@ -353,8 +337,7 @@ int cte_xattr_list(cte_client *c, cte_id id, char *buf, size_t size,
                    size_t *out_size)
 {
 	int rc;
-	cte_xattr_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_XATTR_LIST);
+	cte_xattr_task *t = task_new(c, sizeof(*t), CTE_METHOD_XATTR_LIST);
 
 	if (!t)
 		return -ENOMEM;
@@ -370,8 +353,7 @@ int cte_xattr_list(cte_client *c, cte_id id, char *buf, size_t size,
 
 int cte_xattr_remove(cte_client *c, cte_id id, const char *name)
 {
-	cte_xattr_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_XATTR_REMOVE);
+	cte_xattr_task *t = task_new(c, sizeof(*t), CTE_METHOD_XATTR_REMOVE);
 
 	if (!t)
 		return -ENOMEM;
@@ -385,8 +367,7 @@ int cte_xattr_remove(cte_client *c, cte_id id, const char *name)
 int cte_blob_write(cte_client *c, cte_id blob, uint64_t off, const void *buf,
                    uint64_t len)
 {
-	cte_blob_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_PUT_BLOB);
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_PUT_BLOB);
 
 	if (!t)
 		return -ENOMEM;
@@ -398,15 +379,14 @@ int cte_blob_write(cte_client *c, cte_id blob, uint64_t off, const void *buf,
 	return run_free(t);
 }
 
-int cte_blob_write_ex(cte_client *c, cte_id blob, uint64_t off,
-                      const void *buf, uint64_t len, uint32_t flags)
+int cte_blob_write_ex(cte_client *c, cte_id blob, uint64_t off, const void *buf,
+                      uint64_t len, uint32_t flags)
 {
 	if (flags & ~CTE_WRITE_KEEP_TIMES)
 		return chi_error_set(-EINVAL,
 		                     "cte_blob_write_ex: unknown flags 0x%x",
 		                     flags & ~CTE_WRITE_KEEP_TIMES);
-	cte_blob_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_PUT_BLOB);
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_PUT_BLOB);
 
 	if (!t)
 		return -ENOMEM;
@@ -424,8 +404,7 @@ int cte_blob_read(cte_client *c, cte_id blob, uint64_t off, void *buf,
                   uint64_t len, uint64_t *out_n)
 {
 	int rc;
-	cte_blob_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_GET_BLOB);
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_GET_BLOB);
 
 	if (!t)
 		return -ENOMEM;
@@ -443,8 +422,7 @@ int cte_blob_read(cte_client *c, cte_id blob, uint64_t off, void *buf,
 int cte_blob_fallocate(cte_client *c, cte_id blob, uint64_t off, uint64_t len,
                        bool keep_size)
 {
-	cte_blob_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_FALLOCATE_BLOB);
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_FALLOCATE_BLOB);
 
 	if (!t)
 		return -ENOMEM;
@@ -457,8 +435,7 @@ int cte_blob_fallocate(cte_client *c, cte_id blob, uint64_t off, uint64_t len,
 
 int cte_blob_punch(cte_client *c, cte_id blob, uint64_t off, uint64_t len)
 {
-	cte_blob_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_FALLOCATE_BLOB);
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_FALLOCATE_BLOB);
 
 	if (!t)
 		return -ENOMEM;
@@ -471,8 +448,7 @@ int cte_blob_punch(cte_client *c, cte_id blob, uint64_t off, uint64_t len)
 
 int cte_blob_set_score(cte_client *c, cte_id blob, double score)
 {
-	cte_blob_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_REORGANIZE_BLOB);
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_REORGANIZE_BLOB);
 
 	if (!t)
 		return -ENOMEM;
@@ -484,8 +460,7 @@ int cte_blob_set_score(cte_client *c, cte_id blob, double score)
 int cte_blob_info_get(cte_client *c, cte_id blob, cte_blob_info **out)
 {
 	int rc;
-	cte_blob_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_GET_BLOB_INFO);
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_GET_BLOB_INFO);
 
 	if (!t)
 		return -ENOMEM;
@@ -508,8 +483,7 @@ void cte_blob_info_free(cte_blob_info *info)
 
 int cte_blob_sync(cte_client *c, cte_id blob)
 {
-	cte_blob_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_SYNC_BLOB);
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_SYNC_BLOB);
 
 	if (!t)
 		return -ENOMEM;
@@ -543,8 +517,7 @@ int cte_sync_all(cte_client *c)
 
 int cte_blob_destroy(cte_client *c, cte_id blob)
 {
-	cte_blob_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_DESTROY_BLOB);
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_DESTROY_BLOB);
 
 	if (!t)
 		return -ENOMEM;
@@ -557,8 +530,7 @@ int cte_blob_destroy(cte_client *c, cte_id blob)
 int cte_tag_get_or_create(cte_client *c, const char *name, cte_id *out)
 {
 	int rc;
-	cte_tag_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_GET_OR_CREATE_TAG);
+	cte_tag_task *t = task_new(c, sizeof(*t), CTE_METHOD_GET_OR_CREATE_TAG);
 
 	if (!t)
 		return -ENOMEM;
@@ -572,8 +544,7 @@ int cte_tag_get_or_create(cte_client *c, const char *name, cte_id *out)
 
 int cte_tag_del(cte_client *c, cte_id tag)
 {
-	cte_tag_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_DEL_TAG);
+	cte_tag_task *t = task_new(c, sizeof(*t), CTE_METHOD_DEL_TAG);
 
 	if (!t)
 		return -ENOMEM;
@@ -584,8 +555,7 @@ int cte_tag_del(cte_client *c, cte_id tag)
 int cte_tag_get_size(cte_client *c, cte_id tag, uint64_t *out)
 {
 	int rc;
-	cte_tag_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_GET_TAG_SIZE);
+	cte_tag_task *t = task_new(c, sizeof(*t), CTE_METHOD_GET_TAG_SIZE);
 
 	if (!t)
 		return -ENOMEM;
@@ -623,8 +593,7 @@ int cte_tag_get_contained_blobs(cte_client *c, cte_id tag, char ***out,
 
 int cte_tag_rename(cte_client *c, const char *old_name, const char *new_name)
 {
-	cte_tag_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_RENAME_TAG);
+	cte_tag_task *t = task_new(c, sizeof(*t), CTE_METHOD_RENAME_TAG);
 
 	if (!t)
 		return -ENOMEM;
@@ -636,8 +605,7 @@ int cte_tag_rename(cte_client *c, const char *old_name, const char *new_name)
 int cte_tag_query(cte_client *c, const char *tag_regex, char ***out,
                   size_t *out_n)
 {
-	cte_tag_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_TAG_QUERY);
+	cte_tag_task *t = task_new(c, sizeof(*t), CTE_METHOD_TAG_QUERY);
 
 	if (!t)
 		return -ENOMEM;
@@ -648,8 +616,7 @@ int cte_tag_query(cte_client *c, const char *tag_regex, char ***out,
 int cte_blob_query(cte_client *c, const char *tag_regex, const char *blob_regex,
                    char ***out, size_t *out_n)
 {
-	cte_tag_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_BLOB_QUERY);
+	cte_tag_task *t = task_new(c, sizeof(*t), CTE_METHOD_BLOB_QUERY);
 
 	if (!t)
 		return -ENOMEM;
@@ -673,8 +640,7 @@ int cte_put_blob(cte_client *c, cte_id tag, const char *name, uint64_t off,
                  const void *buf, uint64_t len, double score, cte_id *out_id)
 {
 	int rc;
-	cte_blob_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_PUT_BLOB);
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_PUT_BLOB);
 
 	if (!t)
 		return -ENOMEM;
@@ -696,8 +662,7 @@ int cte_get_blob(cte_client *c, cte_id tag, const char *name, uint64_t off,
                  void *buf, uint64_t len, uint64_t *out_n)
 {
 	int rc;
-	cte_blob_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_GET_BLOB);
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_GET_BLOB);
 
 	if (!t)
 		return -ENOMEM;
@@ -715,8 +680,7 @@ int cte_get_blob(cte_client *c, cte_id tag, const char *name, uint64_t off,
 
 int cte_del_blob(cte_client *c, cte_id tag, const char *name)
 {
-	cte_blob_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_DEL_BLOB);
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_DEL_BLOB);
 
 	if (!t)
 		return -ENOMEM;
@@ -729,8 +693,7 @@ int cte_get_blob_size(cte_client *c, cte_id tag, const char *name,
                       uint64_t *out)
 {
 	int rc;
-	cte_blob_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_GET_BLOB_SIZE);
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_GET_BLOB_SIZE);
 
 	if (!t)
 		return -ENOMEM;
@@ -746,8 +709,7 @@ int cte_get_blob_size(cte_client *c, cte_id tag, const char *name,
 int cte_get_blob_score(cte_client *c, cte_id tag, const char *name, double *out)
 {
 	int rc;
-	cte_blob_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_GET_BLOB_SCORE);
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_GET_BLOB_SCORE);
 
 	if (!t)
 		return -ENOMEM;
@@ -764,8 +726,7 @@ int cte_get_blob_info(cte_client *c, cte_id tag, const char *name,
                       cte_blob_info **out)
 {
 	int rc;
-	cte_blob_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_GET_BLOB_INFO);
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_GET_BLOB_INFO);
 
 	if (!t)
 		return -ENOMEM;
@@ -781,8 +742,7 @@ int cte_get_blob_info(cte_client *c, cte_id tag, const char *name,
 int cte_truncate_blob(cte_client *c, cte_id tag, const char *name,
                       uint64_t size)
 {
-	cte_blob_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_TRUNCATE_BLOB);
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_TRUNCATE_BLOB);
 
 	if (!t)
 		return -ENOMEM;
@@ -795,8 +755,7 @@ int cte_truncate_blob(cte_client *c, cte_id tag, const char *name,
 int cte_reorganize_blob(cte_client *c, cte_id tag, const char *name,
                         double score)
 {
-	cte_blob_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_REORGANIZE_BLOB);
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_REORGANIZE_BLOB);
 
 	if (!t)
 		return -ENOMEM;
@@ -809,8 +768,7 @@ int cte_reorganize_blob(cte_client *c, cte_id tag, const char *name,
 int cte_rename_blob(cte_client *c, cte_id src_tag, const char *src_name,
                     cte_id dst_tag, const char *dst_name)
 {
-	cte_blob_task *t =
-	    task_new(c, sizeof(*t), CTE_METHOD_RENAME_BLOB);
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_RENAME_BLOB);
 
 	if (!t)
 		return -ENOMEM;

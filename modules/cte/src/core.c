@@ -78,8 +78,8 @@ static uint64_t dentry_hash(cte_id parent, const char *name, size_t len)
 	return cte__hash_bytes(name, len, parent);
 }
 
-struct cte_dentry *cte__dentry_find(struct cte_core *core,
-                                      struct cte_tag *dir, const char *name)
+struct cte_dentry *cte__dentry_find(struct cte_core *core, struct cte_tag *dir,
+                                    const char *name)
 {
 	size_t len = strlen(name);
 	struct cte_hnode *n;
@@ -161,7 +161,7 @@ size_t cte__dir_slot_after(const struct cte_tag *t, uint64_t cookie)
 }
 
 struct cte_dentry *cte__dir_add(struct cte_core *core, struct cte_tag *dir,
-                                  struct cte_obj *obj, const char *name)
+                                struct cte_obj *obj, const char *name)
 {
 	size_t len = strlen(name);
 	struct cte_dentry *d;
@@ -281,7 +281,7 @@ static char *join_path(const char *parent, const char *name)
 }
 
 struct cte_tag *cte__tag_new(struct cte_core *core, struct cte_tag *parent,
-                               const char *name, const cte_attr *attr)
+                             const char *name, const cte_attr *attr)
 {
 	struct cte_tag *t = calloc(1, sizeof(*t));
 
@@ -365,7 +365,7 @@ void cte__blob_drop_name(struct cte_blob *b, struct cte_dentry *d)
 }
 
 void cte__blob_replace_name(struct cte_blob *b, struct cte_dentry *old,
-                              struct cte_dentry *new_d)
+                            struct cte_dentry *new_d)
 {
 	size_t i;
 
@@ -375,8 +375,8 @@ void cte__blob_replace_name(struct cte_blob *b, struct cte_dentry *old,
 }
 
 struct cte_blob *cte__blob_new(struct cte_core *core, struct cte_tag *dir,
-                                 const char *name, const cte_attr *attr,
-                                 const char *symlink_target)
+                               const char *name, const cte_attr *attr,
+                               const char *symlink_target)
 {
 	struct cte_blob *b = calloc(1, sizeof(*b));
 	struct cte_dentry *d;
@@ -493,7 +493,7 @@ int cte__tag_set_score(struct cte_core *core, cte_id tag_id, double score)
 
 /* A directory's entries changed: mtime and ctime, and its record. */
 void cte__touch_dir(struct cte_core *core, struct cte_tag *t,
-                      const struct timespec *now)
+                    const struct timespec *now)
 {
 	t->obj.mtime = *now;
 	t->obj.ctime = *now;
@@ -570,7 +570,6 @@ void cte__ns_unlock(struct cte_core *core)
 		core->commit_hook(core);
 	pthread_mutex_unlock(&core->ns_lock);
 }
-
 
 void cte__meta_changed(struct cte_core *core, enum cte_meta_kind kind,
                        cte_id id, cte_id aux)
@@ -677,4 +676,3 @@ void cte__core_free(struct cte_core *core)
 	free(core->pending_free);
 	free(core);
 }
-

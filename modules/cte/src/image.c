@@ -61,7 +61,7 @@ enum { EXT_NONE = 0, EXT_ALL = 1, EXT_RANGE = 2 };
 /* writing                                                              */
 
 /* The fixed-size parts, each reserved or read at once. */
-#define EXTENT_BYTES 24 /* u64 lblk, u32 nblk, u32 target, u64 dev_off */
+#define EXTENT_BYTES 24  /* u64 lblk, u32 nblk, u32 target, u64 dev_off */
 #define COMMON_BYTES 104 /* common up to and with n_xattrs */
 
 static uint8_t *store_time(uint8_t *p, const struct timespec *ts)
@@ -348,10 +348,11 @@ static void note_dropped(struct cte_core *core, cte_id id, uint64_t lblk,
                          uint64_t nblk)
 {
 	if (core->n_replay_dropped == core->cap_replay_dropped) {
-		size_t cap = core->cap_replay_dropped ?
-		                 2 * core->cap_replay_dropped : 64;
-		struct cte_dropped_range *v = realloc(
-		    core->replay_dropped, cap * sizeof(*v));
+		size_t cap = core->cap_replay_dropped
+		                 ? 2 * core->cap_replay_dropped
+		                 : 64;
+		struct cte_dropped_range *v =
+		    realloc(core->replay_dropped, cap * sizeof(*v));
 
 		if (!v) {
 			core->replay_dropped_bytes += nblk << CTE_BLOCK_SHIFT;
@@ -374,7 +375,6 @@ static int by_dropped(const void *a, const void *b)
 		return x->lblk < y->lblk ? -1 : 1;
 	return 0;
 }
-
 
 /* A malformed record: -EBADMSG, and the decoder stays failed. */
 static int bad(cte_jdec *d)
@@ -751,8 +751,7 @@ static int apply_gone(struct cte_core *core, cte_jdec *d)
 	return 0;
 }
 
-static int apply_targets(struct cte_core *core, cte_jdec *d,
-                         uint32_t *slot_map)
+static int apply_targets(struct cte_core *core, cte_jdec *d, uint32_t *slot_map)
 {
 	uint32_t n, i, k, slot;
 	char name[4096];

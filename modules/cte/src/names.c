@@ -464,4 +464,3 @@ int cte__tag_get_name(struct cte_core *core, cte_id tag, char **out)
 	cte__ns_unlock(core);
 	return rc;
 }
-

@@ -163,7 +163,7 @@ int cte__ns_create(struct cte_core *core, cte_id parent, const char *name,
 	} else {
 		struct cte_blob *b =
 		    cte__blob_new(core, dir, name, attr,
-		             S_ISLNK(attr->mode) ? symlink_target : NULL);
+		                  S_ISLNK(attr->mode) ? symlink_target : NULL);
 
 		o = b ? &b->obj : NULL;
 	}
@@ -355,7 +355,8 @@ int cte__ns_rename(struct cte_core *core, cte_id old_parent,
 
 	if (out_replaced)
 		*out_replaced = CTE_ID_NONE;
-	if ((rc = cte__check_name(old_name)) || (rc = cte__check_name(new_name)))
+	if ((rc = cte__check_name(old_name)) ||
+	    (rc = cte__check_name(new_name)))
 		return rc;
 	if ((flags & CTE_RENAME_NOREPLACE) && (flags & CTE_RENAME_EXCHANGE))
 		return -EINVAL;
@@ -477,7 +478,8 @@ int cte__ns_readdir(struct cte_core *core, cte_id dir_id, uint64_t cookie,
 	rc = cte__dir_find(core, dir_id, &dir);
 	if (rc)
 		goto out;
-	for (i = cte__dir_slot_after(dir, cookie); i < dir->n_slots && n < max; i++) {
+	for (i = cte__dir_slot_after(dir, cookie); i < dir->n_slots && n < max;
+	     i++) {
 		struct cte_dentry *d = dir->slots[i].d;
 
 		if (!d)
@@ -557,4 +559,3 @@ int cte__statfs(struct cte_core *core, cte_fs_stats *out)
 	cte__ns_unlock(core);
 	return 0;
 }
-

@@ -184,4 +184,3 @@ out:
 	cte__ns_unlock(core);
 	return rc;
 }
-

@@ -209,7 +209,8 @@ static void test_checkpoint_and_journal(void **state)
 	    cte__ns_unlink(a, d, "nonexistent", false, false, NULL), -ENOENT);
 	a->meta_hook = NULL;
 
-	assert_int_equal(cte__state_load(b, journal.data, journal.len, slots), 0);
+	assert_int_equal(cte__state_load(b, journal.data, journal.len, slots),
+	                 0);
 	compare_dir(a, b, CTE_ROOT_ID);
 	assert_int_equal(cte__ns_getattr(b, orphan, NULL), -ENOENT);
 	{
@@ -229,7 +230,8 @@ static void test_checkpoint_and_journal(void **state)
 		assert_int_equal(cte__state_load(b, bad, sizeof(bad), slots),
 		                 -EBADMSG);
 		assert_int_equal(
-		    cte__state_load(b, ckpt.data, ckpt.len - 3, slots), -EBADMSG);
+		    cte__state_load(b, ckpt.data, ckpt.len - 3, slots),
+		    -EBADMSG);
 	}
 	cte__jenc_destroy(&ckpt);
 	cte__jenc_destroy(&journal);
@@ -284,8 +286,9 @@ static void append_records(cte_journal *j, const cte_jenc *img)
 		uint32_t len;
 
 		memcpy(&len, img->data + at + 1, 4);
-		assert_int_equal(cte__journal_append(
-		                     j, img->data[at], img->data + at + 5, len, NULL),
+		assert_int_equal(cte__journal_append(j, img->data[at],
+		                                     img->data + at + 5, len,
+		                                     NULL),
 		                 0);
 		at += 5 + len;
 	}
@@ -295,8 +298,7 @@ static void append_records(cte_journal *j, const cte_jenc *img)
  * of `extra`, if any), run cte-fsck's decoder over the directory; returns
  * the problems it counted. */
 static uint64_t fsck_of_ex(struct cte_core *core, const char *dir,
-                           const cte_jenc *extra, char *out,
-                           size_t out_size)
+                           const cte_jenc *extra, char *out, size_t out_size)
 {
 	cte_jenc img = {0};
 	cte_journal *j;
