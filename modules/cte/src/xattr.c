@@ -90,6 +90,19 @@ out:
 	return rc;
 }
 
+/* Object id's xattr `name` (ns_lock held): -ENOENT, -ENODATA. */
+static int xattr_find(struct cte_core *core, cte_id id, const char *name,
+                      struct cte_obj **out_o, struct cte_xattr ***out_pp)
+{
+	struct cte_obj *o = cte__obj_find(core, id);
+
+	if (!o)
+		return -ENOENT;
+	*out_o = o;
+	*out_pp = xattr_slot(o, name);
+	return *out_pp ? 0 : -ENODATA;
+}
+
 int cte__xattr_get(struct cte_core *core, cte_id id, const char *name,
                    void *buf, size_t size, size_t *out_size)
 {
@@ -101,16 +114,9 @@ int cte__xattr_get(struct cte_core *core, cte_id id, const char *name,
 	if (rc)
 		return rc == -ERANGE ? -ENODATA : rc;
 	cte__ns_lock(core);
-	o = cte__obj_find(core, id);
-	if (!o) {
-		rc = -ENOENT;
+	rc = xattr_find(core, id, name, &o, &pp);
+	if (rc)
 		goto out;
-	}
-	pp = xattr_slot(o, name);
-	if (!pp) {
-		rc = -ENODATA;
-		goto out;
-	}
 	*out_size = (*pp)->size;
 	if (size && size < (*pp)->size)
 		rc = -ERANGE;
@@ -164,16 +170,9 @@ int cte__xattr_remove(struct cte_core *core, cte_id id, const char *name)
 	if (rc)
 		return rc == -ERANGE ? -ENODATA : rc;
 	cte__ns_lock(core);
-	o = cte__obj_find(core, id);
-	if (!o) {
-		rc = -ENOENT;
+	rc = xattr_find(core, id, name, &o, &pp);
+	if (rc)
 		goto out;
-	}
-	pp = xattr_slot(o, name);
-	if (!pp) {
-		rc = -ENODATA;
-		goto out;
-	}
 	x = *pp;
 	*pp = x->next;
 	free(x->value);
