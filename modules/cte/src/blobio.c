@@ -1,8 +1,18 @@
 /*
  * Blob data: PutBlob, GetBlob, truncate, fallocate, ReorganizeBlob, sync,
- * destroy.  Every function holds the blob's io_lock (shared for reads,
- * exclusive otherwise) across its bdev I/O and takes ns_lock only to
- * publish size, block counts, times and scores (see core_i.h).
+ * destroy.
+ *
+ * DESIGN
+ * No thread of its own: every function runs on the calling task or
+ * thread.  Locks, always in this order: core->quiesce (shared, by every
+ * change of an extent map, so a checkpoint sees none half done), the
+ * blob's io_lock (shared for reads, exclusive otherwise; held across bdev
+ * I/O: a cooperative lock, so a waiting task suspends its coroutine and
+ * the unlocking one resumes it), then ns_lock, taken only for short
+ * sections that publish size, block counts, times and scores (see
+ * core_i.h).  Blocks that a change unmaps are freed after the section
+ * that publishes the change (cte__free_extents), so the journal has the
+ * record before the space can be reused.
  *
  * Writes allocate first (every hole in the range, tier by tier), then
  * write, then publish: a write that cannot get space changes nothing.
@@ -24,7 +34,10 @@
 #include "chimaera/bdev/bdev.h"
 #include "chimaera/error.h"
 #include "chimaera/log.h"
+#include "blobio_i.h"
 #include "core_i.h"
+#include "ns_i.h"
+#include "target_i.h"
 
 #define BLK CTE_BLOCK
 
@@ -38,20 +51,6 @@ static uint64_t dev_addr(const struct cte_extent *e, uint64_t lblk)
 static uint64_t ext_end_byte(const struct cte_extent *e)
 {
 	return (e->lblk + e->nblk) << CTE_BLOCK_SHIFT;
-}
-
-void cte__free_extents(struct cte_core *core, const struct cte_extmap *ext)
-{
-	size_t i;
-
-	for (i = 0; i < ext->n; i++) {
-		const struct cte_extent *e = &ext->v[i];
-		chi_bdev_block blk = {.offset = e->dev_off,
-		                      .size = (uint64_t)e->nblk
-		                              << CTE_BLOCK_SHIFT};
-
-		cte__durable_defer_free(core, e->target, &blk);
-	}
 }
 
 /* Read-modify-write part of one block: n bytes from data at in-block
@@ -103,7 +102,7 @@ static int blob_lock(struct cte_core *core, cte_id id, bool write,
 	} else {
 		chi_corwlock_rdlock(&b->io_lock);
 	}
-	pthread_mutex_lock(&core->ns_lock);
+	cte__ns_lock(core);
 	dead = b->dead;
 	cte__ns_unlock(core);
 	if (dead) {
@@ -192,7 +191,7 @@ static void publish(struct cte_core *core, struct cte_blob *b,
                     uint64_t new_size, bool touch, cte_op op, uint64_t off,
                     uint64_t len, uint64_t lo, uint64_t hi)
 {
-	pthread_mutex_lock(&core->ns_lock);
+	cte__ns_lock(core);
 	b->size = new_size;
 	b->alloc_blocks = cte__extmap_blocks(&b->map);
 	if (touch) {
@@ -221,7 +220,7 @@ static int do_write(struct cte_core *core, struct cte_blob *b, uint64_t off,
 	size_t i;
 	int rc;
 
-	pthread_mutex_lock(&core->ns_lock);
+	cte__ns_lock(core);
 	score = b->obj.score;
 	cte__ns_unlock(core);
 	cte__extmap_init(&fresh);
@@ -426,7 +425,7 @@ int cte__blob_read(struct cte_core *core, cte_id id, uint64_t off, void *buf,
 	}
 	*out_n = end - off;
 done:
-	pthread_mutex_lock(&core->ns_lock);
+	cte__ns_lock(core);
 	log_op_locked(core, b, CTE_OP_GET, off, *out_n);
 	touch_atime_locked(core, b);
 	cte__ns_unlock(core);
@@ -608,7 +607,7 @@ int cte__blob_fallocate(struct cte_core *core, cte_id id, uint64_t off,
 	if (rc)
 		return rc;
 	cte__extmap_init(&fresh);
-	pthread_mutex_lock(&core->ns_lock);
+	cte__ns_lock(core);
 	score = b->obj.score;
 	cte__ns_unlock(core);
 	rc = alloc_holes(core, b, score, off >> CTE_BLOCK_SHIFT,
@@ -718,7 +717,7 @@ static int move_extents(struct cte_core *core, struct cte_blob *b, double score,
 		moved = true;
 	}
 	if (moved) {
-		pthread_mutex_lock(&core->ns_lock);
+		cte__ns_lock(core);
 		cte__meta_data_changed(core, b->obj.id, 0, UINT64_MAX);
 		cte__ns_unlock(core);
 	}
@@ -751,7 +750,7 @@ int cte__blob_set_score(struct cte_core *core, cte_id id, double score)
 		return cte__tag_set_score(core, id, score);
 	if (rc)
 		return rc;
-	pthread_mutex_lock(&core->ns_lock);
+	cte__ns_lock(core);
 	old = b->obj.score;
 	b->obj.score = score;
 	cte__now(&b->obj.ctime);
@@ -772,7 +771,7 @@ int cte__blob_get_score(struct cte_core *core, cte_id id, double *out)
 
 	if (rc)
 		return rc;
-	pthread_mutex_lock(&core->ns_lock);
+	cte__ns_lock(core);
 	*out = b->obj.score;
 	cte__ns_unlock(core);
 	cte__blob_put(core, b);
@@ -786,11 +785,19 @@ int cte__blob_get_size(struct cte_core *core, cte_id id, uint64_t *out)
 
 	if (rc)
 		return rc;
-	pthread_mutex_lock(&core->ns_lock);
+	cte__ns_lock(core);
 	*out = b->size;
 	cte__ns_unlock(core);
 	cte__blob_put(core, b);
 	return 0;
+}
+
+/* As cte_blob_info_free() (client.c): the core does not link the client. */
+static void blob_info_free(cte_blob_info *info)
+{
+	free(info->placement);
+	free(info->extents);
+	free(info);
 }
 
 int cte__blob_info(struct cte_core *core, cte_id id, cte_blob_info **out)
@@ -812,11 +819,11 @@ int cte__blob_info(struct cte_core *core, cte_id id, cte_blob_info **out)
 	info->extents = calloc(b->map.n ? b->map.n : 1, sizeof(*info->extents));
 	info->placement = calloc(CTE_MAX_TARGETS, sizeof(*info->placement));
 	if (!info->extents || !info->placement) {
-		cte_blob_info_free(info);
+		blob_info_free(info);
 		rc = -ENOMEM;
 		goto out;
 	}
-	pthread_mutex_lock(&core->ns_lock);
+	cte__ns_lock(core);
 	info->id = b->obj.id;
 	if (b->n_names) {
 		info->tag = b->names[0]->parent->obj.id;
@@ -912,7 +919,7 @@ int cte__blob_sync(struct cte_core *core, cte_id id)
 	rc = make_durable(core, b, used);
 	blob_unlock(core, b, true);
 	/* the journal's flush syncs the file targets before its records */
-	r = core->journal ? cte__durable_wait(core) : sync_targets(core, used);
+	r = core->journal ? cte__meta_sync(core) : sync_targets(core, used);
 	return rc ? rc : r;
 }
 
@@ -923,7 +930,7 @@ int cte__sync_all(struct cte_core *core)
 	size_t n = 0, k = 0, bkt;
 	int rc = 0, r;
 
-	pthread_mutex_lock(&core->ns_lock);
+	cte__ns_lock(core);
 	ids = malloc((core->n_blobs + 1) * sizeof(*ids));
 	for (bkt = 0; ids && bkt < core->by_id.n_buckets; bkt++) {
 		struct cte_hnode *h;
@@ -953,7 +960,7 @@ int cte__sync_all(struct cte_core *core)
 	free(ids);
 	for (k = 0; k < CTE_MAX_TARGETS; k++)
 		used[k] = core->targets[k].active;
-	r = core->journal ? cte__durable_wait(core) : sync_targets(core, used);
+	r = core->journal ? cte__meta_sync(core) : sync_targets(core, used);
 	return rc ? rc : r;
 }
 
@@ -967,7 +974,7 @@ int cte__blob_destroy(struct cte_core *core, cte_id id)
 	if (rc)
 		return rc;
 	cte__now(&now);
-	pthread_mutex_lock(&core->ns_lock);
+	cte__ns_lock(core);
 	for (i = 0; i < b->n_names; i++) {
 		b->names[i]->parent->obj.mtime = now;
 		b->names[i]->parent->obj.ctime = now;

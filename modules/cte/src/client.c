@@ -10,11 +10,11 @@
 #include "chimaera/chimaera.h"
 #include "cte/cte_tasks.h"
 
-#define NEW_TASK(type, var, c, method)                                         \
-	type *var =                                                            \
-	    chi_task_new(sizeof(type), (c)->pool_id, CTE_METHOD_##method);     \
-	if (!var)                                                              \
-	return -ENOMEM
+/* A new task of `size` bytes for method on c's pool; NULL without memory. */
+static void *task_new(const cte_client *c, size_t size, uint32_t method)
+{
+	return chi_task_new(size, c->pool_id, method);
+}
 
 int cte_client_init(cte_client *c, const char *pool_name)
 {
@@ -36,7 +36,11 @@ static int run_free(void *task)
 int cte_target_register(cte_client *c, const char *path, chi_bdev_type type,
                         uint64_t capacity, double score)
 {
-	NEW_TASK(cte_target_task, t, c, REGISTER_TARGET);
+	cte_target_task *t =
+	    task_new(c, sizeof(*t), CTE_METHOD_REGISTER_TARGET);
+
+	if (!t)
+		return -ENOMEM;
 	t->path = path;
 	t->type = type;
 	t->capacity = capacity;
@@ -46,7 +50,11 @@ int cte_target_register(cte_client *c, const char *path, chi_bdev_type type,
 
 int cte_target_unregister(cte_client *c, const char *path)
 {
-	NEW_TASK(cte_target_task, t, c, UNREGISTER_TARGET);
+	cte_target_task *t =
+	    task_new(c, sizeof(*t), CTE_METHOD_UNREGISTER_TARGET);
+
+	if (!t)
+		return -ENOMEM;
 	t->path = path;
 	return run_free(t);
 }
@@ -54,8 +62,10 @@ int cte_target_unregister(cte_client *c, const char *path)
 int cte_target_list(cte_client *c, cte_target_info **out, size_t *out_n)
 {
 	int rc;
+	cte_target_task *t = task_new(c, sizeof(*t), CTE_METHOD_LIST_TARGETS);
 
-	NEW_TASK(cte_target_task, t, c, LIST_TARGETS);
+	if (!t)
+		return -ENOMEM;
 	rc = chi_run(&t->base);
 	if (!rc) {
 		*out = t->list;
@@ -67,13 +77,20 @@ int cte_target_list(cte_client *c, cte_target_info **out, size_t *out_n)
 
 int cte_target_stat(cte_client *c)
 {
-	NEW_TASK(cte_misc_task, t, c, STAT_TARGETS);
+	cte_misc_task *t = task_new(c, sizeof(*t), CTE_METHOD_STAT_TARGETS);
+
+	if (!t)
+		return -ENOMEM;
 	return run_free(t);
 }
 
 int cte_target_get_info(cte_client *c, const char *path, cte_target_info *out)
 {
-	NEW_TASK(cte_target_task, t, c, GET_TARGET_INFO);
+	cte_target_task *t =
+	    task_new(c, sizeof(*t), CTE_METHOD_GET_TARGET_INFO);
+
+	if (!t)
+		return -ENOMEM;
 	t->path = path;
 	t->info = out;
 	return run_free(t);
@@ -84,8 +101,10 @@ int cte_target_get_info(cte_client *c, const char *path, cte_target_info *out)
 int cte_ns_lookup(cte_client *c, cte_id parent, const char *name, cte_attr *out)
 {
 	int rc;
+	cte_ns_task *t = task_new(c, sizeof(*t), CTE_METHOD_NS_LOOKUP);
 
-	NEW_TASK(cte_ns_task, t, c, NS_LOOKUP);
+	if (!t)
+		return -ENOMEM;
 	t->parent = parent;
 	t->name = name;
 	rc = chi_run(&t->base);
@@ -98,8 +117,10 @@ int cte_ns_lookup(cte_client *c, cte_id parent, const char *name, cte_attr *out)
 int cte_ns_getattr(cte_client *c, cte_id id, cte_attr *out)
 {
 	int rc;
+	cte_ns_task *t = task_new(c, sizeof(*t), CTE_METHOD_NS_GETATTR);
 
-	NEW_TASK(cte_ns_task, t, c, NS_GETATTR);
+	if (!t)
+		return -ENOMEM;
 	t->id = id;
 	rc = chi_run(&t->base);
 	if (!rc && out)
@@ -112,8 +133,10 @@ int cte_ns_setattr(cte_client *c, cte_id id, const cte_attr *attr,
                    uint32_t mask, cte_attr *out)
 {
 	int rc;
+	cte_ns_task *t = task_new(c, sizeof(*t), CTE_METHOD_NS_SETATTR);
 
-	NEW_TASK(cte_ns_task, t, c, NS_SETATTR);
+	if (!t)
+		return -ENOMEM;
 	t->id = id;
 	if (attr)
 		t->attr = *attr;
@@ -133,7 +156,10 @@ int cte_ns_create(cte_client *c, cte_id parent, const char *name,
 
 	if (!attr)
 		return -EINVAL;
-	NEW_TASK(cte_ns_task, t, c, NS_CREATE);
+	cte_ns_task *t = task_new(c, sizeof(*t), CTE_METHOD_NS_CREATE);
+
+	if (!t)
+		return -ENOMEM;
 	t->parent = parent;
 	t->name = name;
 	t->attr = *attr;
@@ -149,8 +175,10 @@ int cte_ns_link(cte_client *c, cte_id id, cte_id new_parent,
                 const char *new_name, cte_attr *out)
 {
 	int rc;
+	cte_ns_task *t = task_new(c, sizeof(*t), CTE_METHOD_NS_LINK);
 
-	NEW_TASK(cte_ns_task, t, c, NS_LINK);
+	if (!t)
+		return -ENOMEM;
 	t->id = id;
 	t->parent2 = new_parent;
 	t->name2 = new_name;
@@ -165,8 +193,10 @@ int cte_ns_unlink(cte_client *c, cte_id parent, const char *name, bool dir,
                   cte_attr *out_attr)
 {
 	int rc;
+	cte_ns_task *t = task_new(c, sizeof(*t), CTE_METHOD_NS_UNLINK);
 
-	NEW_TASK(cte_ns_task, t, c, NS_UNLINK);
+	if (!t)
+		return -ENOMEM;
 	t->parent = parent;
 	t->name = name;
 	t->dir = dir;
@@ -182,8 +212,10 @@ int cte_ns_rename(cte_client *c, cte_id old_parent, const char *old_name,
                   cte_id *out_replaced)
 {
 	int rc;
+	cte_ns_task *t = task_new(c, sizeof(*t), CTE_METHOD_NS_RENAME);
 
-	NEW_TASK(cte_ns_task, t, c, NS_RENAME);
+	if (!t)
+		return -ENOMEM;
 	t->parent = old_parent;
 	t->name = old_name;
 	t->parent2 = new_parent;
@@ -200,8 +232,10 @@ int cte_ns_readdir(cte_client *c, cte_id dir, uint64_t cookie, cte_dirent *out,
                    size_t max, size_t *out_n)
 {
 	int rc;
+	cte_ns_task *t = task_new(c, sizeof(*t), CTE_METHOD_NS_READDIR);
 
-	NEW_TASK(cte_ns_task, t, c, NS_READDIR);
+	if (!t)
+		return -ENOMEM;
 	t->id = dir;
 	t->cookie = cookie;
 	t->dirents = out;
@@ -214,7 +248,10 @@ int cte_ns_readdir(cte_client *c, cte_id dir, uint64_t cookie, cte_dirent *out,
 
 int cte_ns_readlink(cte_client *c, cte_id id, char *buf, size_t size)
 {
-	NEW_TASK(cte_ns_task, t, c, NS_READLINK);
+	cte_ns_task *t = task_new(c, sizeof(*t), CTE_METHOD_NS_READLINK);
+
+	if (!t)
+		return -ENOMEM;
 	t->id = id;
 	t->buf = buf;
 	t->size = size;
@@ -223,7 +260,10 @@ int cte_ns_readlink(cte_client *c, cte_id id, char *buf, size_t size)
 
 int cte_ns_forget(cte_client *c, cte_id id)
 {
-	NEW_TASK(cte_ns_task, t, c, NS_FORGET);
+	cte_ns_task *t = task_new(c, sizeof(*t), CTE_METHOD_NS_FORGET);
+
+	if (!t)
+		return -ENOMEM;
 	t->id = id;
 	return run_free(t);
 }
@@ -231,8 +271,10 @@ int cte_ns_forget(cte_client *c, cte_id id)
 int cte_tag_get_name(cte_client *c, cte_id tag, char **out)
 {
 	int rc;
+	cte_tag_task *t = task_new(c, sizeof(*t), CTE_METHOD_GET_TAG_NAME);
 
-	NEW_TASK(cte_tag_task, t, c, GET_TAG_NAME);
+	if (!t)
+		return -ENOMEM;
 	t->tag = tag;
 	rc = chi_run(&t->base);
 	if (!rc)
@@ -244,8 +286,10 @@ int cte_tag_get_name(cte_client *c, cte_id tag, char **out)
 int cte_statfs(cte_client *c, cte_fs_stats *out)
 {
 	int rc;
+	cte_ns_task *t = task_new(c, sizeof(*t), CTE_METHOD_STATFS);
 
-	NEW_TASK(cte_ns_task, t, c, STATFS);
+	if (!t)
+		return -ENOMEM;
 	rc = chi_run(&t->base);
 	if (!rc)
 		*out = t->stats;
@@ -258,7 +302,10 @@ int cte_statfs(cte_client *c, cte_fs_stats *out)
 int cte_xattr_set(cte_client *c, cte_id id, const char *name, const void *value,
                   size_t size, uint32_t flags)
 {
-	NEW_TASK(cte_xattr_task, t, c, XATTR_SET);
+	cte_xattr_task *t = task_new(c, sizeof(*t), CTE_METHOD_XATTR_SET);
+
+	if (!t)
+		return -ENOMEM;
 	t->id = id;
 	t->name = name;
 	t->value = value;
@@ -271,8 +318,10 @@ int cte_xattr_get(cte_client *c, cte_id id, const char *name, void *buf,
                   size_t size, size_t *out_size)
 {
 	int rc;
+	cte_xattr_task *t = task_new(c, sizeof(*t), CTE_METHOD_XATTR_GET);
 
-	NEW_TASK(cte_xattr_task, t, c, XATTR_GET);
+	if (!t)
+		return -ENOMEM;
 	t->id = id;
 	t->name = name;
 	t->buf = buf;
@@ -288,8 +337,10 @@ int cte_xattr_list(cte_client *c, cte_id id, char *buf, size_t size,
                    size_t *out_size)
 {
 	int rc;
+	cte_xattr_task *t = task_new(c, sizeof(*t), CTE_METHOD_XATTR_LIST);
 
-	NEW_TASK(cte_xattr_task, t, c, XATTR_LIST);
+	if (!t)
+		return -ENOMEM;
 	t->id = id;
 	t->buf = buf;
 	t->size = size;
@@ -302,7 +353,10 @@ int cte_xattr_list(cte_client *c, cte_id id, char *buf, size_t size,
 
 int cte_xattr_remove(cte_client *c, cte_id id, const char *name)
 {
-	NEW_TASK(cte_xattr_task, t, c, XATTR_REMOVE);
+	cte_xattr_task *t = task_new(c, sizeof(*t), CTE_METHOD_XATTR_REMOVE);
+
+	if (!t)
+		return -ENOMEM;
 	t->id = id;
 	t->name = name;
 	return run_free(t);
@@ -313,7 +367,10 @@ int cte_xattr_remove(cte_client *c, cte_id id, const char *name)
 int cte_blob_write(cte_client *c, cte_id blob, uint64_t off, const void *buf,
                    uint64_t len)
 {
-	NEW_TASK(cte_blob_task, t, c, PUT_BLOB);
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_PUT_BLOB);
+
+	if (!t)
+		return -ENOMEM;
 	t->blob = blob;
 	t->off = off;
 	t->len = len;
@@ -322,14 +379,17 @@ int cte_blob_write(cte_client *c, cte_id blob, uint64_t off, const void *buf,
 	return run_free(t);
 }
 
-int cte_blob_write_ex(cte_client *c, cte_id blob, uint64_t off,
-                      const void *buf, uint64_t len, uint32_t flags)
+int cte_blob_write_ex(cte_client *c, cte_id blob, uint64_t off, const void *buf,
+                      uint64_t len, uint32_t flags)
 {
 	if (flags & ~CTE_WRITE_KEEP_TIMES)
 		return chi_error_set(-EINVAL,
 		                     "cte_blob_write_ex: unknown flags 0x%x",
 		                     flags & ~CTE_WRITE_KEEP_TIMES);
-	NEW_TASK(cte_blob_task, t, c, PUT_BLOB);
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_PUT_BLOB);
+
+	if (!t)
+		return -ENOMEM;
 	t->blob = blob;
 	t->off = off;
 	t->len = len;
@@ -344,8 +404,10 @@ int cte_blob_read(cte_client *c, cte_id blob, uint64_t off, void *buf,
                   uint64_t len, uint64_t *out_n)
 {
 	int rc;
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_GET_BLOB);
 
-	NEW_TASK(cte_blob_task, t, c, GET_BLOB);
+	if (!t)
+		return -ENOMEM;
 	t->blob = blob;
 	t->off = off;
 	t->len = len;
@@ -360,7 +422,10 @@ int cte_blob_read(cte_client *c, cte_id blob, uint64_t off, void *buf,
 int cte_blob_fallocate(cte_client *c, cte_id blob, uint64_t off, uint64_t len,
                        bool keep_size)
 {
-	NEW_TASK(cte_blob_task, t, c, FALLOCATE_BLOB);
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_FALLOCATE_BLOB);
+
+	if (!t)
+		return -ENOMEM;
 	t->blob = blob;
 	t->off = off;
 	t->len = len;
@@ -370,7 +435,10 @@ int cte_blob_fallocate(cte_client *c, cte_id blob, uint64_t off, uint64_t len,
 
 int cte_blob_punch(cte_client *c, cte_id blob, uint64_t off, uint64_t len)
 {
-	NEW_TASK(cte_blob_task, t, c, FALLOCATE_BLOB);
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_FALLOCATE_BLOB);
+
+	if (!t)
+		return -ENOMEM;
 	t->blob = blob;
 	t->off = off;
 	t->len = len;
@@ -380,7 +448,10 @@ int cte_blob_punch(cte_client *c, cte_id blob, uint64_t off, uint64_t len)
 
 int cte_blob_set_score(cte_client *c, cte_id blob, double score)
 {
-	NEW_TASK(cte_blob_task, t, c, REORGANIZE_BLOB);
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_REORGANIZE_BLOB);
+
+	if (!t)
+		return -ENOMEM;
 	t->blob = blob;
 	t->score = score;
 	return run_free(t);
@@ -389,8 +460,10 @@ int cte_blob_set_score(cte_client *c, cte_id blob, double score)
 int cte_blob_info_get(cte_client *c, cte_id blob, cte_blob_info **out)
 {
 	int rc;
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_GET_BLOB_INFO);
 
-	NEW_TASK(cte_blob_task, t, c, GET_BLOB_INFO);
+	if (!t)
+		return -ENOMEM;
 	t->blob = blob;
 	rc = chi_run(&t->base);
 	if (!rc)
@@ -410,7 +483,10 @@ void cte_blob_info_free(cte_blob_info *info)
 
 int cte_blob_sync(cte_client *c, cte_id blob)
 {
-	NEW_TASK(cte_blob_task, t, c, SYNC_BLOB);
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_SYNC_BLOB);
+
+	if (!t)
+		return -ENOMEM;
 	t->blob = blob;
 	return run_free(t);
 }
@@ -420,20 +496,31 @@ int cte_sync_all(cte_client *c)
 	int rc;
 
 	{
-		NEW_TASK(cte_misc_task, t, c, FLUSH_DATA);
+		cte_misc_task *t =
+		    task_new(c, sizeof(*t), CTE_METHOD_FLUSH_DATA);
+
+		if (!t)
+			return -ENOMEM;
 		rc = run_free(t);
 	}
 	if (rc)
 		return rc;
 	{
-		NEW_TASK(cte_misc_task, t, c, FLUSH_METADATA);
+		cte_misc_task *t =
+		    task_new(c, sizeof(*t), CTE_METHOD_FLUSH_METADATA);
+
+		if (!t)
+			return -ENOMEM;
 		return run_free(t);
 	}
 }
 
 int cte_blob_destroy(cte_client *c, cte_id blob)
 {
-	NEW_TASK(cte_blob_task, t, c, DESTROY_BLOB);
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_DESTROY_BLOB);
+
+	if (!t)
+		return -ENOMEM;
 	t->blob = blob;
 	return run_free(t);
 }
@@ -443,8 +530,10 @@ int cte_blob_destroy(cte_client *c, cte_id blob)
 int cte_tag_get_or_create(cte_client *c, const char *name, cte_id *out)
 {
 	int rc;
+	cte_tag_task *t = task_new(c, sizeof(*t), CTE_METHOD_GET_OR_CREATE_TAG);
 
-	NEW_TASK(cte_tag_task, t, c, GET_OR_CREATE_TAG);
+	if (!t)
+		return -ENOMEM;
 	t->name = name;
 	rc = chi_run(&t->base);
 	if (!rc)
@@ -455,7 +544,10 @@ int cte_tag_get_or_create(cte_client *c, const char *name, cte_id *out)
 
 int cte_tag_del(cte_client *c, cte_id tag)
 {
-	NEW_TASK(cte_tag_task, t, c, DEL_TAG);
+	cte_tag_task *t = task_new(c, sizeof(*t), CTE_METHOD_DEL_TAG);
+
+	if (!t)
+		return -ENOMEM;
 	t->tag = tag;
 	return run_free(t);
 }
@@ -463,8 +555,10 @@ int cte_tag_del(cte_client *c, cte_id tag)
 int cte_tag_get_size(cte_client *c, cte_id tag, uint64_t *out)
 {
 	int rc;
+	cte_tag_task *t = task_new(c, sizeof(*t), CTE_METHOD_GET_TAG_SIZE);
 
-	NEW_TASK(cte_tag_task, t, c, GET_TAG_SIZE);
+	if (!t)
+		return -ENOMEM;
 	t->tag = tag;
 	rc = chi_run(&t->base);
 	if (!rc)
@@ -488,14 +582,21 @@ static int names_result(cte_tag_task *t, char ***out, size_t *out_n)
 int cte_tag_get_contained_blobs(cte_client *c, cte_id tag, char ***out,
                                 size_t *out_n)
 {
-	NEW_TASK(cte_tag_task, t, c, GET_CONTAINED_BLOBS);
+	cte_tag_task *t =
+	    task_new(c, sizeof(*t), CTE_METHOD_GET_CONTAINED_BLOBS);
+
+	if (!t)
+		return -ENOMEM;
 	t->tag = tag;
 	return names_result(t, out, out_n);
 }
 
 int cte_tag_rename(cte_client *c, const char *old_name, const char *new_name)
 {
-	NEW_TASK(cte_tag_task, t, c, RENAME_TAG);
+	cte_tag_task *t = task_new(c, sizeof(*t), CTE_METHOD_RENAME_TAG);
+
+	if (!t)
+		return -ENOMEM;
 	t->name = old_name;
 	t->name2 = new_name;
 	return run_free(t);
@@ -504,7 +605,10 @@ int cte_tag_rename(cte_client *c, const char *old_name, const char *new_name)
 int cte_tag_query(cte_client *c, const char *tag_regex, char ***out,
                   size_t *out_n)
 {
-	NEW_TASK(cte_tag_task, t, c, TAG_QUERY);
+	cte_tag_task *t = task_new(c, sizeof(*t), CTE_METHOD_TAG_QUERY);
+
+	if (!t)
+		return -ENOMEM;
 	t->name = tag_regex;
 	return names_result(t, out, out_n);
 }
@@ -512,7 +616,10 @@ int cte_tag_query(cte_client *c, const char *tag_regex, char ***out,
 int cte_blob_query(cte_client *c, const char *tag_regex, const char *blob_regex,
                    char ***out, size_t *out_n)
 {
-	NEW_TASK(cte_tag_task, t, c, BLOB_QUERY);
+	cte_tag_task *t = task_new(c, sizeof(*t), CTE_METHOD_BLOB_QUERY);
+
+	if (!t)
+		return -ENOMEM;
 	t->name = tag_regex;
 	t->name2 = blob_regex;
 	return names_result(t, out, out_n);
@@ -533,8 +640,10 @@ int cte_put_blob(cte_client *c, cte_id tag, const char *name, uint64_t off,
                  const void *buf, uint64_t len, double score, cte_id *out_id)
 {
 	int rc;
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_PUT_BLOB);
 
-	NEW_TASK(cte_blob_task, t, c, PUT_BLOB);
+	if (!t)
+		return -ENOMEM;
 	t->tag = tag;
 	t->name = name;
 	t->off = off;
@@ -553,8 +662,10 @@ int cte_get_blob(cte_client *c, cte_id tag, const char *name, uint64_t off,
                  void *buf, uint64_t len, uint64_t *out_n)
 {
 	int rc;
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_GET_BLOB);
 
-	NEW_TASK(cte_blob_task, t, c, GET_BLOB);
+	if (!t)
+		return -ENOMEM;
 	t->tag = tag;
 	t->name = name;
 	t->off = off;
@@ -569,7 +680,10 @@ int cte_get_blob(cte_client *c, cte_id tag, const char *name, uint64_t off,
 
 int cte_del_blob(cte_client *c, cte_id tag, const char *name)
 {
-	NEW_TASK(cte_blob_task, t, c, DEL_BLOB);
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_DEL_BLOB);
+
+	if (!t)
+		return -ENOMEM;
 	t->tag = tag;
 	t->name = name;
 	return run_free(t);
@@ -579,8 +693,10 @@ int cte_get_blob_size(cte_client *c, cte_id tag, const char *name,
                       uint64_t *out)
 {
 	int rc;
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_GET_BLOB_SIZE);
 
-	NEW_TASK(cte_blob_task, t, c, GET_BLOB_SIZE);
+	if (!t)
+		return -ENOMEM;
 	t->tag = tag;
 	t->name = name;
 	rc = chi_run(&t->base);
@@ -593,8 +709,10 @@ int cte_get_blob_size(cte_client *c, cte_id tag, const char *name,
 int cte_get_blob_score(cte_client *c, cte_id tag, const char *name, double *out)
 {
 	int rc;
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_GET_BLOB_SCORE);
 
-	NEW_TASK(cte_blob_task, t, c, GET_BLOB_SCORE);
+	if (!t)
+		return -ENOMEM;
 	t->tag = tag;
 	t->name = name;
 	rc = chi_run(&t->base);
@@ -608,8 +726,10 @@ int cte_get_blob_info(cte_client *c, cte_id tag, const char *name,
                       cte_blob_info **out)
 {
 	int rc;
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_GET_BLOB_INFO);
 
-	NEW_TASK(cte_blob_task, t, c, GET_BLOB_INFO);
+	if (!t)
+		return -ENOMEM;
 	t->tag = tag;
 	t->name = name;
 	rc = chi_run(&t->base);
@@ -622,7 +742,10 @@ int cte_get_blob_info(cte_client *c, cte_id tag, const char *name,
 int cte_truncate_blob(cte_client *c, cte_id tag, const char *name,
                       uint64_t size)
 {
-	NEW_TASK(cte_blob_task, t, c, TRUNCATE_BLOB);
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_TRUNCATE_BLOB);
+
+	if (!t)
+		return -ENOMEM;
 	t->tag = tag;
 	t->name = name;
 	t->off = size;
@@ -632,7 +755,10 @@ int cte_truncate_blob(cte_client *c, cte_id tag, const char *name,
 int cte_reorganize_blob(cte_client *c, cte_id tag, const char *name,
                         double score)
 {
-	NEW_TASK(cte_blob_task, t, c, REORGANIZE_BLOB);
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_REORGANIZE_BLOB);
+
+	if (!t)
+		return -ENOMEM;
 	t->tag = tag;
 	t->name = name;
 	t->score = score;
@@ -642,7 +768,10 @@ int cte_reorganize_blob(cte_client *c, cte_id tag, const char *name,
 int cte_rename_blob(cte_client *c, cte_id src_tag, const char *src_name,
                     cte_id dst_tag, const char *dst_name)
 {
-	NEW_TASK(cte_blob_task, t, c, RENAME_BLOB);
+	cte_blob_task *t = task_new(c, sizeof(*t), CTE_METHOD_RENAME_BLOB);
+
+	if (!t)
+		return -ENOMEM;
 	t->tag = src_tag;
 	t->name = src_name;
 	t->dst_tag = dst_tag;
@@ -657,8 +786,11 @@ int cte_poll_telemetry(cte_client *c, uint64_t min_time,
                        uint64_t *out_dropped)
 {
 	int rc;
+	cte_misc_task *t =
+	    task_new(c, sizeof(*t), CTE_METHOD_POLL_TELEMETRY_LOG);
 
-	NEW_TASK(cte_misc_task, t, c, POLL_TELEMETRY_LOG);
+	if (!t)
+		return -ENOMEM;
 	t->min_time = min_time;
 	t->entries = out;
 	t->max = max;

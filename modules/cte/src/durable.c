@@ -1,25 +1,31 @@
 /*
- * Durability: CTE's metadata journal (the journal library is journal.c;
+ * Durability: CTE's metadata journal (the journal library is journal*.c;
  * the plan this follows is ../JOURNAL.md).
  *
  * DESIGN
- * Records: after-images of objects (ns.c, "images"): the journal record's
- * type byte is the image kind, its payload the image body.  Every
+ * Hooks: durable.c stands above the core and reaches it only through the
+ * hooks it installs at open (core_i.h): meta_hook, commit_hook (run by
+ * cte__ns_unlock) and sync_hook (cte__meta_sync, used by blob sync and by
+ * the allocator when space waits in deferred frees).
+ * Records: after-images of objects (image.c): the journal record's type
+ * byte is the image kind, its payload the image body.  Every
  * cte__meta_changed() call (under ns_lock) adds the changed object's image
- * to core->txn; cte__ns_unlock() commits the section's records as one
- * group before it drops ns_lock, so sequence order is mutation order and a
- * rename or a write replays entirely or not at all.  Appends never wait for
- * I/O.
+ * to core->txn; commit_hook commits the section's records as one group
+ * before ns_lock is dropped, so sequence order is mutation order and a
+ * rename or a write replays entirely or not at all.  Appends never wait
+ * for I/O.
  * Threads: the journal's flusher thread (group commit; pre_sync fdatasyncs
  * the file targets through our own descriptors, so no runtime task is
- * involved; on_durable releases deferred frees) and its checkpointer
+ * involved; on_durable only advances durable_seq) and its checkpointer
  * thread (snapshot = cte__state_save, a consistent moment under quiesce).
  * Data before metadata: data is written before the record that maps it is
  * appended, and pre_sync makes it stable before the record is.  Blocks
  * that stop being mapped are freed only once the record unmapping them is
- * durable (pending_free, guarded by free_lock).
+ * durable (target.c keeps them in pending_free, under free_lock, and
+ * frees them at the next reclaim from a task or client thread).
  * Waiting: a task never blocks its worker on the journal: it queues an
- * async waiter and suspends its coroutine; the flusher resumes it.
+ * async waiter and suspends its coroutine; the flusher wakes it with
+ * chi_task_resume().  A plain thread waits in cte__journal_sync_to().
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -35,7 +41,11 @@
 #include "chimaera/error.h"
 #include "chimaera/log.h"
 #include "chimaera/sys/worker.h"
+#include "blobio_i.h"
 #include "core_i.h"
+#include "durable_i.h"
+#include "image_i.h"
+#include "target_i.h"
 
 #define TARGET_FILE_NAME "cte-target.bdev" /* as target.c */
 #define LOCK_WAIT_TRIES  150               /* x 100 ms */
@@ -43,20 +53,23 @@
 /* ------------------------------------------------------------------ */
 /* records                                                              */
 
+/* The records of the image buffer ([kind u8][len u32][body] each) into
+ * the section's transaction. */
 static void add_image(struct cte_core *core)
 {
-	struct cte_buf *b = &core->meta_buf;
-	size_t at = 0;
+	cte_jdec d;
+	const void *body;
+	uint32_t len;
+	uint8_t kind;
 
-	/* the buffer holds [kind u8][len u32][body] records */
-	while (at + 5 <= b->len) {
-		uint32_t len;
-
-		memcpy(&len, b->p + at + 1, sizeof(len));
-		cte__journal_txn_add(&core->txn, b->p[at], b->p + at + 5, len);
-		at += 5 + len;
+	cte__jdec_init(&d, core->meta_buf.data, core->meta_buf.len);
+	while (cte__jdec_left(&d) >= 5) {
+		cte__jdec_get_u8(&d, &kind);
+		if (cte__jdec_get_blob(&d, &body, &len))
+			break;
+		cte__journal_txn_add(&core->txn, kind, body, len);
 	}
-	b->len = 0;
+	cte__jenc_reset(&core->meta_buf);
 }
 
 static void hook(void *arg, enum cte_meta_kind kind, cte_id id, cte_id aux)
@@ -65,7 +78,7 @@ static void hook(void *arg, enum cte_meta_kind kind, cte_id id, cte_id aux)
 	int rc;
 
 	(void)aux;
-	core->meta_buf.len = 0;
+	cte__jenc_reset(&core->meta_buf);
 	switch (kind) {
 	case CTE_META_TARGET:
 		rc = cte__targets_image(core, &core->meta_buf);
@@ -85,15 +98,9 @@ static void hook(void *arg, enum cte_meta_kind kind, cte_id id, cte_id aux)
 	add_image(core);
 }
 
-void cte__meta_data_changed(struct cte_core *core, cte_id id, uint64_t lo,
-                            uint64_t hi)
-{
-	core->data_lo = lo;
-	core->data_hi = hi;
-	cte__meta_changed(core, CTE_META_DATA, id, CTE_ID_NONE);
-}
-
-void cte__ns_unlock(struct cte_core *core)
+/* commit_hook: the section's records go as one group before ns_lock is
+ * dropped, so sequence order is mutation order. */
+static void commit(struct cte_core *core)
 {
 	if (core->journal && (core->txn.n || core->txn.err)) {
 		uint64_t seq = 0;
@@ -108,103 +115,10 @@ void cte__ns_unlock(struct cte_core *core)
 		else
 			atomic_store(&core->last_seq, seq);
 	}
-	pthread_mutex_unlock(&core->ns_lock);
 }
 
 /* ------------------------------------------------------------------ */
-/* deferred frees                                                       */
-
-static void free_now(struct cte_core *core, uint32_t target,
-                     const chi_bdev_block *blk)
-{
-	int rc = chi_bdev_free(cte__target_pool(core, target), blk, 1);
-
-	if (rc)
-		CHI_WARN("cte", "freeing %llu bytes at %llu on target %u: %d",
-		         (unsigned long long)blk->size,
-		         (unsigned long long)blk->offset, target, rc);
-	atomic_fetch_sub(&core->targets[target].used_bytes, blk->size);
-}
-
-void cte__durable_defer_free(struct cte_core *core, uint32_t target,
-                             const chi_bdev_block *blk)
-{
-	struct cte_pending_free *p;
-
-	if (!core->journal || cte__target_volatile(core, target)) {
-		free_now(core, target, blk);
-		return;
-	}
-	pthread_mutex_lock(&core->free_lock);
-	if (core->n_pending == core->cap_pending) {
-		size_t cap = core->cap_pending ? core->cap_pending * 2 : 64;
-
-		p = realloc(core->pending_free, cap * sizeof(*p));
-		if (!p) { /* cannot defer: leak the space rather than risk it */
-			pthread_mutex_unlock(&core->free_lock);
-			CHI_WARN("cte",
-			         "out of memory: %llu bytes not reused "
-			         "until restart",
-			         (unsigned long long)blk->size);
-			return;
-		}
-		core->pending_free = p;
-		core->cap_pending = cap;
-	}
-	/* the unmapping record was committed before this call */
-	core->pending_free[core->n_pending++] = (struct cte_pending_free){
-	    .seq = atomic_load(&core->last_seq), .target = target, .blk = *blk};
-	if (core->n_pending == 1 ||
-	    core->pending_free[core->n_pending - 1].seq < core->min_pending_seq)
-		core->min_pending_seq =
-		    core->pending_free[core->n_pending - 1].seq;
-	pthread_mutex_unlock(&core->free_lock);
-}
-
-/* Take the entries with seq <= upto out of the list into *out. */
-static size_t take_pending(struct cte_core *core, uint64_t upto,
-                           struct cte_pending_free **out)
-{
-	struct cte_pending_free *ready = NULL;
-	size_t n = 0, k = 0, i;
-
-	pthread_mutex_lock(&core->free_lock);
-	for (i = 0; i < core->n_pending; i++)
-		n += core->pending_free[i].seq <= upto;
-	if (n)
-		ready = malloc(n * sizeof(*ready));
-	if (ready) {
-		size_t keep = 0;
-
-		for (i = 0; i < core->n_pending; i++) {
-			if (core->pending_free[i].seq <= upto)
-				ready[k++] = core->pending_free[i];
-			else
-				core->pending_free[keep++] =
-				    core->pending_free[i];
-		}
-		core->n_pending = keep;
-		core->min_pending_seq = UINT64_MAX;
-		for (i = 0; i < keep; i++)
-			if (core->pending_free[i].seq < core->min_pending_seq)
-				core->min_pending_seq =
-				    core->pending_free[i].seq;
-	}
-	pthread_mutex_unlock(&core->free_lock);
-	*out = ready;
-	return k;
-}
-
-bool cte__durable_reclaim(struct cte_core *core)
-{
-	struct cte_pending_free *ready;
-	size_t n = take_pending(core, atomic_load(&core->durable_seq), &ready);
-
-	for (size_t i = 0; i < n; i++)
-		free_now(core, ready[i].target, &ready[i].blk);
-	free(ready);
-	return n > 0;
-}
+/* durability of records                                                */
 
 /* on_durable: runs on the flusher thread, which must not wait on the
  * runtime; the frees (bdev tasks) happen on the next reclaim from a task
@@ -276,7 +190,7 @@ int cte__durable_wait(struct cte_core *core)
 	}
 	if (!rc) {
 		on_durable(core, seq);
-		cte__durable_reclaim(core);
+		cte__target_reclaim(core);
 	}
 	return rc;
 }
@@ -287,21 +201,25 @@ int cte__durable_wait(struct cte_core *core)
 static int snapshot(cte_journal_ckpt *w, uint64_t covered_seq, void *arg)
 {
 	struct cte_core *core = arg;
-	struct cte_buf buf = {0};
-	size_t at = 0;
+	cte_jenc buf;
+	cte_jdec d;
+	const void *body;
+	uint32_t len;
+	uint8_t kind;
 	int rc;
 
+	cte__jenc_init(&buf);
 	rc = cte__state_save(core, &buf);
-	while (!rc && at + 5 <= buf.len) {
-		uint32_t len;
-
-		memcpy(&len, buf.p + at + 1, sizeof(len));
-		rc = cte__journal_ckpt_put(w, buf.p[at], buf.p + at + 5, len);
-		at += 5 + len;
+	cte__jdec_init(&d, buf.data, buf.len);
+	while (!rc && cte__jdec_left(&d) >= 5) {
+		cte__jdec_get_u8(&d, &kind);
+		if (cte__jdec_get_blob(&d, &body, &len))
+			break;
+		rc = cte__journal_ckpt_put(w, kind, body, len);
 	}
 	CHI_DEBUG("cte", "checkpoint covering record %llu: %zu bytes (%d)",
 	          (unsigned long long)covered_seq, buf.len, rc);
-	cte__buf_free(&buf);
+	cte__jenc_destroy(&buf);
 	return rc;
 }
 
@@ -474,6 +392,8 @@ int cte__durable_open(struct cte_core *core)
 	                                  : report.checkpoint_seq);
 	core->meta_hook = hook;
 	core->meta_hook_arg = core;
+	core->commit_hook = commit;
+	core->sync_hook = cte__durable_wait;
 	/* the replayed state becomes the new base; the log restarts small */
 	rc = cte__journal_checkpoint(core->journal, snapshot, core);
 out:
@@ -482,6 +402,8 @@ out:
 			cte__journal_close(core->journal);
 		core->journal = NULL;
 		core->meta_hook = NULL;
+		core->commit_hook = NULL;
+		core->sync_hook = NULL;
 		close_sync_fds(core);
 	}
 	free(ctx);
@@ -502,6 +424,7 @@ void cte__durable_close(struct cte_core *core)
 		CHI_WARN("cte", "final checkpoint: %s", strerror(-rc));
 	pthread_mutex_lock(&core->ns_lock);
 	core->meta_hook = NULL;
+	core->commit_hook = NULL;
 	pthread_mutex_unlock(&core->ns_lock);
 	rc = cte__journal_close(core->journal);
 	if (rc)
@@ -509,6 +432,7 @@ void cte__durable_close(struct cte_core *core)
 		          strerror(-rc));
 	core->journal = NULL;
 	atomic_store(&core->durable_seq, UINT64_MAX);
-	cte__durable_reclaim(core);
+	core->sync_hook = NULL;
+	cte__target_reclaim(core);
 	close_sync_fds(core);
 }

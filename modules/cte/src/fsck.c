@@ -21,6 +21,8 @@
 #include <sys/stat.h>
 
 #include "core_i.h"
+#include "fsck_i.h"
+#include "image_i.h"
 
 #define MAX_MESSAGES 64
 
@@ -145,21 +147,6 @@ static int by_place(const void *a, const void *b)
 	return x->start < y->start ? -1 : x->start > y->start;
 }
 
-static struct cte_obj *obj_by_id(struct cte_core *core, cte_id id)
-{
-	struct cte_hnode *n;
-
-	for (n = cte__htab_first(&core->by_id, cte__hash_u64(id)); n;
-	     n = cte__htab_next(n)) {
-		struct cte_obj *o =
-		    CTE_CONTAINER_OF(n, struct cte_obj, id_node);
-
-		if (o->id == id)
-			return o;
-	}
-	return NULL;
-}
-
 /* A name of a blob for messages: its first name's path, or "(no name)". */
 static const char *blob_path(const struct cte_blob *b, char *buf, size_t size)
 {
@@ -225,7 +212,7 @@ static uint64_t check_tag(struct cte_core *core, struct cte_tag *t, FILE *f)
 		problems++;
 	}
 	if (t != core->root && t->parent &&
-	    obj_by_id(core, t->parent->obj.id) != &t->parent->obj) {
+	    cte__obj_find(core, t->parent->obj.id) != &t->parent->obj) {
 		fprintf(f,
 		        "metadata: tag %llu (%s): its parent tag %llu does not "
 		        "exist\n",
@@ -275,7 +262,7 @@ static uint64_t check_tag(struct cte_core *core, struct cte_tag *t, FILE *f)
 		if (!d)
 			continue;
 		live++;
-		if (obj_by_id(core, d->obj->id) != d->obj) {
+		if (cte__obj_find(core, d->obj->id) != d->obj) {
 			fprintf(f,
 			        "metadata: tag %llu (%s): name '%s' points to "
 			        "object %llu, which does not exist\n",
@@ -345,7 +332,7 @@ static uint64_t check_blob(struct cte_core *core, struct cte_blob *b, FILE *f)
 		bool indexed = false;
 
 		if (!d->parent ||
-		    obj_by_id(core, d->parent->obj.id) != &d->parent->obj) {
+		    cte__obj_find(core, d->parent->obj.id) != &d->parent->obj) {
 			fprintf(
 			    f,
 			    "metadata: blob %llu (%s): name '%s' is in a tag "

@@ -87,12 +87,12 @@
 static void rec_encode(uint8_t *p, unsigned kind, uint8_t type, uint64_t seq,
                        const void *payload, uint32_t len)
 {
-	cte__le32_put(p, (REC_MAGIC << 16) | (kind << 8) | type);
-	cte__le32_put(p + 4, len);
-	cte__le64_put(p + 8, seq);
+	cte__le_store32(p, (REC_MAGIC << 16) | (kind << 8) | type);
+	cte__le_store32(p + 4, len);
+	cte__le_store64(p + 8, seq);
 	if (len)
 		memcpy(p + REC_HDR, payload, len);
-	cte__le32_put(p + REC_HDR + len, cte__crc32c(0, p, REC_HDR + len));
+	cte__le_store32(p + REC_HDR + len, cte__crc32c(0, p, REC_HDR + len));
 }
 
 int cte__jnl_write_all(int fd, const void *data, size_t len)
@@ -215,8 +215,8 @@ int cte__jnl_seg_create(int dir_fd, const char *dir, uint64_t base, int *out_fd)
 	if (fd < 0)
 		return chi_error_set(-errno, "%s/%s: cannot create segment: %s",
 		                     dir, name, strerror(errno));
-	cte__le32_put(payload, CTE_JOURNAL_FORMAT_VERSION);
-	cte__le32_put(payload + 4, 0);
+	cte__le_store32(payload, CTE_JOURNAL_FORMAT_VERSION);
+	cte__le_store32(payload + 4, 0);
 	rec_encode(rec, KIND_SEGHDR, 0, base, payload, SEGHDR_PAYLOAD);
 	rc = cte__jnl_write_all(fd, rec, sizeof(rec));
 	if (!rc && fdatasync(fd))
@@ -642,7 +642,7 @@ int cte__journal_txn_add(cte_journal_txn *t, uint8_t type, const void *payload,
 		                     strerror(-rc));
 	}
 	t->buf[t->len] = type;
-	cte__le32_put(t->buf + t->len + 1, len);
+	cte__le_store32(t->buf + t->len + 1, len);
 	if (len)
 		memcpy(t->buf + t->len + CKPT_REC_HDR, payload, len);
 	t->len += CKPT_REC_HDR + (size_t)len;
@@ -666,7 +666,7 @@ int cte__journal_txn_commit(cte_journal *j, cte_journal_txn *t,
 	}
 	if (t->n == 1) {
 		rc = cte__journal_append(j, t->buf[0], t->buf + CKPT_REC_HDR,
-		                         cte__le32_get(t->buf + 1), out_seq);
+		                         cte__le_load32(t->buf + 1), out_seq);
 		goto out;
 	}
 	/* Framed size: each record grows by REC_OVERHEAD - CKPT_REC_HDR. */
@@ -682,18 +682,18 @@ int cte__journal_txn_commit(cte_journal *j, cte_journal_txn *t,
 	}
 	uint8_t small[COMMIT_PAYLOAD];
 	uint64_t begin = j->next_seq++;
-	cte__le32_put(small, t->n);
+	cte__le_store32(small, t->n);
 	uint8_t *p = j->buf + j->buf_len;
 	rec_encode(p, KIND_BEGIN, 0, begin, small, BEGIN_PAYLOAD);
 	p += REC_OVERHEAD + BEGIN_PAYLOAD;
 	for (size_t off = 0; off < t->len;) {
-		uint32_t len = cte__le32_get(t->buf + off + 1);
+		uint32_t len = cte__le_load32(t->buf + off + 1);
 		rec_encode(p, KIND_MEMBER, t->buf[off], j->next_seq++,
 		           t->buf + off + CKPT_REC_HDR, len);
 		p += REC_OVERHEAD + len;
 		off += CKPT_REC_HDR + len;
 	}
-	cte__le64_put(small + 4, begin);
+	cte__le_store64(small + 4, begin);
 	uint64_t commit = j->next_seq++;
 	rec_encode(p, KIND_COMMIT, 0, commit, small, COMMIT_PAYLOAD);
 	j->buf_len += total;

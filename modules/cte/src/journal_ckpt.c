@@ -112,7 +112,7 @@ int cte__journal_ckpt_put(cte_journal_ckpt *w, uint8_t type,
 		return chi_error_set(
 		    -EMSGSIZE, "checkpoint record of %u bytes too large", len);
 	hdr[0] = type;
-	cte__le32_put(hdr + 1, len);
+	cte__le_store32(hdr + 1, len);
 	ckpt_raw(w, hdr, sizeof(hdr));
 	ckpt_raw(w, payload, len);
 	if (!w->err) {
@@ -140,22 +140,22 @@ static int ckpt_write(int dir_fd, const char *dir, uint64_t covered,
 		                   CTE_JOURNAL_CHECKPOINT_TMP, strerror(errno));
 		goto out;
 	}
-	cte__le32_put(hdr, CKPT_MAGIC);
-	cte__le32_put(hdr + 4, CTE_JOURNAL_FORMAT_VERSION);
-	cte__le64_put(hdr + 8, covered);
+	cte__le_store32(hdr, CKPT_MAGIC);
+	cte__le_store32(hdr + 4, CTE_JOURNAL_FORMAT_VERSION);
+	cte__le_store64(hdr + 8, covered);
 	ckpt_raw(&w, hdr, sizeof(hdr));
 	rc = fn(&w, covered, arg);
 	if (rc)
 		goto out;
-	cte__le32_put(trailer, CKPT_END_MAGIC);
-	cte__le64_put(trailer + 4, w.records);
-	cte__le64_put(trailer + 12, w.body_bytes);
+	cte__le_store32(trailer, CKPT_END_MAGIC);
+	cte__le_store64(trailer + 4, w.records);
+	cte__le_store64(trailer + 12, w.body_bytes);
 	ckpt_raw(&w, trailer, CKPT_TRAILER - 4);
 	ckpt_flush_buf(&w);
 	rc = w.err;
 	if (rc)
 		goto io_err;
-	cte__le32_put(trailer + 20, w.crc);
+	cte__le_store32(trailer + 20, w.crc);
 	rc = cte__jnl_write_all(w.fd, trailer + 20, 4);
 	if (!rc && fsync(w.fd))
 		rc = -errno;
@@ -226,25 +226,25 @@ int cte__jnl_ckpt_load(int dir_fd, const char *dir, cte_journal_record_fn cb,
 		goto out;
 	}
 	const uint8_t *tr = map + size - CKPT_TRAILER;
-	if (cte__le32_get(map) != CKPT_MAGIC ||
-	    cte__le32_get(tr) != CKPT_END_MAGIC) {
+	if (cte__le_load32(map) != CKPT_MAGIC ||
+	    cte__le_load32(tr) != CKPT_END_MAGIC) {
 		why = "bad magic";
 		goto out;
 	}
-	if (cte__le32_get(map + 4) != CTE_JOURNAL_FORMAT_VERSION) {
+	if (cte__le_load32(map + 4) != CTE_JOURNAL_FORMAT_VERSION) {
 		why = "unknown format version";
 		goto out;
 	}
-	uint64_t records = cte__le64_get(tr + 4), body = cte__le64_get(tr + 12);
+	uint64_t records = cte__le_load64(tr + 4), body = cte__le_load64(tr + 12);
 	if (body != size - CKPT_HDR - CKPT_TRAILER) {
 		why = "length does not match its trailer";
 		goto out;
 	}
-	if (cte__le32_get(tr + 20) != cte__crc32c(0, map, size - 4)) {
+	if (cte__le_load32(tr + 20) != cte__crc32c(0, map, size - 4)) {
 		why = "checksum mismatch";
 		goto out;
 	}
-	uint64_t covered = cte__le64_get(map + 8);
+	uint64_t covered = cte__le_load64(map + 8);
 	/* Parse everything before delivering anything. */
 	for (int pass = 0; pass < 2; pass++) {
 		size_t off = CKPT_HDR, end = size - CKPT_TRAILER;
@@ -254,7 +254,7 @@ int cte__jnl_ckpt_load(int dir_fd, const char *dir, cte_journal_record_fn cb,
 				why = "truncated record";
 				goto out;
 			}
-			uint32_t len = cte__le32_get(map + off + 1);
+			uint32_t len = cte__le_load32(map + off + 1);
 			if (len > end - off - CKPT_REC_HDR) {
 				why = "record runs past the end";
 				goto out;
@@ -302,11 +302,11 @@ int cte__jnl_ckpt_covered(int dir_fd, const char *dir, uint64_t *out_seq)
 		return 0;
 	ssize_t n = pread(fd, hdr, sizeof(hdr), 0);
 	close(fd);
-	if (n != (ssize_t)sizeof(hdr) || cte__le32_get(hdr) != CKPT_MAGIC)
+	if (n != (ssize_t)sizeof(hdr) || cte__le_load32(hdr) != CKPT_MAGIC)
 		return chi_error_set(-EUCLEAN,
 		                     "%s/%s: corrupt checkpoint header", dir,
 		                     CTE_JOURNAL_CHECKPOINT);
-	*out_seq = cte__le64_get(hdr + 8);
+	*out_seq = cte__le_load64(hdr + 8);
 	return 0;
 }
 

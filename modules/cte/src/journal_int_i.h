@@ -98,37 +98,6 @@ struct cte_journal {
 };
 
 /* ------------------------------------------------------------------ */
-/* Little-endian helpers for the framing                                */
-
-static inline void cte__le32_put(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline void cte__le64_put(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline uint32_t cte__le32_get(const uint8_t *p)
-{
-	uint32_t v = 0;
-	for (int i = 0; i < 4; i++)
-		v |= (uint32_t)p[i] << (8 * i);
-	return v;
-}
-
-static inline uint64_t cte__le64_get(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
-/* ------------------------------------------------------------------ */
 /* journal.c: files, segments, the flush leader                        */
 
 /* write(2) all of data, retrying short writes and EINTR. */

@@ -145,16 +145,16 @@ static int scan_segment(int dir_fd, scan *s)
 		scan_torn(s, 0, "short segment header (%zu bytes)", size);
 		goto out;
 	}
-	uint32_t word = cte__le32_get(map);
+	uint32_t word = cte__le_load32(map);
 	if (word >> 16 != REC_MAGIC || ((word >> 8) & 0xff) != KIND_SEGHDR ||
-	    cte__le32_get(map + 4) != SEGHDR_PAYLOAD ||
-	    cte__le32_get(map + REC_HDR + SEGHDR_PAYLOAD) !=
+	    cte__le_load32(map + 4) != SEGHDR_PAYLOAD ||
+	    cte__le_load32(map + REC_HDR + SEGHDR_PAYLOAD) !=
 	        cte__crc32c(0, map, REC_HDR + SEGHDR_PAYLOAD)) {
 		scan_torn(s, 0, "bad segment header");
 		goto out;
 	}
-	uint64_t base = cte__le64_get(map + 8);
-	uint32_t version = cte__le32_get(map + REC_HDR);
+	uint64_t base = cte__le_load64(map + 8);
+	uint32_t version = cte__le_load32(map + REC_HDR);
 	if (version != CTE_JOURNAL_FORMAT_VERSION) {
 		rc = chi_error_set(
 		    -EUCLEAN, "%s: journal format version %u, expected %u",
@@ -188,9 +188,9 @@ static int scan_segment(int dir_fd, scan *s)
 			          avail);
 			break;
 		}
-		word = cte__le32_get(p);
-		uint32_t len = cte__le32_get(p + 4);
-		uint64_t seq = cte__le64_get(p + 8);
+		word = cte__le_load32(p);
+		uint32_t len = cte__le_load32(p + 4);
+		uint64_t seq = cte__le_load64(p + 8);
 		unsigned kind = (word >> 8) & 0xff;
 		uint8_t type = (uint8_t)(word & 0xff);
 		if (word >> 16 != REC_MAGIC) {
@@ -211,7 +211,7 @@ static int scan_segment(int dir_fd, scan *s)
 			          avail, rec_len);
 			break;
 		}
-		if (cte__le32_get(p + REC_HDR + len) !=
+		if (cte__le_load32(p + REC_HDR + len) !=
 		    cte__crc32c(0, p, REC_HDR + len)) {
 			scan_torn(s, off, "checksum mismatch");
 			break;
@@ -245,7 +245,7 @@ static int scan_segment(int dir_fd, scan *s)
 				bad = true;
 				break;
 			}
-			group_count = cte__le32_get(payload);
+			group_count = cte__le_load32(payload);
 			if (group_count < 2 ||
 			    group_count > CTE_JOURNAL_GROUP_MAX) {
 				scan_torn(s, off, "bad group size %u",
@@ -280,9 +280,9 @@ static int scan_segment(int dir_fd, scan *s)
 			break;
 		case KIND_COMMIT:
 			if (!in_group || len != COMMIT_PAYLOAD ||
-			    cte__le32_get(payload) != group_count ||
+			    cte__le_load32(payload) != group_count ||
 			    group_n != group_count ||
-			    cte__le64_get(payload + 4) != group_begin) {
+			    cte__le_load64(payload + 4) != group_begin) {
 				scan_torn(s, off,
 				          "commit does not match its group");
 				bad = true;

@@ -1,7 +1,8 @@
 /*
  * The wrp_cte_core module: its ops table (chi_module_ops), the compose
  * entry's parameters, and the methods, each a thin shell that unpacks its
- * task and calls the core (ns.c, blobio.c, target.c).
+ * task and calls the core (ns.c, xattr.c, names.c, blobio.c, target.c,
+ * durable.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -14,7 +15,11 @@
 #include "chimaera/error.h"
 #include "chimaera/log.h"
 #include "chimaera/sys/module.h"
+#include "blobio_i.h"
 #include "core_i.h"
+#include "durable_i.h"
+#include "ns_i.h"
+#include "target_i.h"
 #include "cte/cte_tasks.h"
 
 #define CORE(c) ((struct cte_core *)(c)->state)

@@ -1,11 +1,22 @@
 /*
  * Storage targets: one bdev pool each, registered from the config's
- * storage: list or by RegisterTarget, and the allocator front end that
- * places new blocks on them.
+ * storage: list or by RegisterTarget, the allocator front end that places
+ * new blocks on them, and freeing blocks.
  *
- * core->target_lock guards the table; it is never held across a bdev call
- * (those wait).  Slots are never moved (extents name targets by slot
- * index); an unregistered slot is reused only after it held no blocks.
+ * DESIGN
+ * Locks: core->target_lock guards the table; it is never held across a
+ * bdev call (those wait).  Slots are never moved (extents name targets by
+ * slot index); an unregistered slot is reused only after it held no
+ * blocks.  used_bytes is atomic, changed without the lock.
+ * core->free_lock guards pending_free: blocks no longer mapped whose
+ * unmapping journal record is not durable yet.  They are freed (a bdev
+ * call, outside the lock) by cte__target_reclaim() once durable_seq
+ * passes their sequence: from a later allocation, a sync, or the
+ * journal's close.  An allocation that finds no space while frees are
+ * pending makes the journal durable (cte__meta_sync, the hook durable.c
+ * installs), takes them back and tries once more.  No thread of its own.
+ * Lock order: ns_lock, then target_lock (targets images); free_lock is
+ * taken with no other CTE mutex held.
  *
  * Scores: a manual score is kept as given.  A measured score comes from the
  * best bandwidth seen on the target: a short probe at registration, then
@@ -25,6 +36,7 @@
 #include "chimaera/error.h"
 #include "chimaera/log.h"
 #include "core_i.h"
+#include "target_i.h"
 
 #define TARGET_FILE_NAME "cte-target.bdev"
 #define PROBE_BYTES      ((uint64_t)1 << 20)
@@ -205,7 +217,7 @@ int cte__target_register(struct cte_core *core, const char *path,
 	         type == CHI_BDEV_RAM ? "ram" : "file",
 	         (unsigned long long)st.capacity, t->score,
 	         t->manual_score ? " (manual)" : " (measured)");
-	pthread_mutex_lock(&core->ns_lock);
+	cte__ns_lock(core);
 	cte__meta_changed(core, CTE_META_TARGET, CTE_ID_NONE, CTE_ID_NONE);
 	cte__ns_unlock(core);
 	return 0;
@@ -241,7 +253,7 @@ int cte__target_unregister(struct cte_core *core, const char *path)
 	pthread_mutex_lock(&core->target_lock);
 	t->used = false;
 	pthread_mutex_unlock(&core->target_lock);
-	pthread_mutex_lock(&core->ns_lock);
+	cte__ns_lock(core);
 	cte__meta_changed(core, CTE_META_TARGET, CTE_ID_NONE, CTE_ID_NONE);
 	cte__ns_unlock(core);
 	return 0;
@@ -449,7 +461,7 @@ int cte__alloc(struct cte_core *core, double score, uint64_t lblk,
 	cte__target_maybe_stat(core);
 	if (core->n_pending &&
 	    atomic_load(&core->durable_seq) >= core->min_pending_seq)
-		cte__durable_reclaim(core); /* frees whose record is durable */
+		cte__target_reclaim(core); /* frees whose record is durable */
 	if (score < 0 || score > 1)
 		score = core->params.default_score;
 	pthread_mutex_lock(&core->target_lock);
@@ -487,8 +499,141 @@ int cte__alloc(struct cte_core *core, double score, uint64_t lblk,
 		/* Space freed by deletes may wait for its journal record to be
 		 * durable: make it so, take the space back, try once more. */
 		if (round || !core->journal || !core->n_pending ||
-		    cte__durable_wait(core))
+		    cte__meta_sync(core))
 			break;
 	}
 	return -ENOSPC;
+}
+
+/* ------------------------------------------------------------------ */
+/* freeing blocks                                                       */
+
+static void free_now(struct cte_core *core, uint32_t target,
+                     const chi_bdev_block *blk)
+{
+	int rc = chi_bdev_free(cte__target_pool(core, target), blk, 1);
+
+	if (rc)
+		CHI_WARN("cte", "freeing %llu bytes at %llu on target %u: %d",
+		         (unsigned long long)blk->size,
+		         (unsigned long long)blk->offset, target, rc);
+	atomic_fetch_sub(&core->targets[target].used_bytes, blk->size);
+}
+
+/* Free blocks, or keep them until their unmapping record is durable. */
+static void defer_free(struct cte_core *core, uint32_t target,
+                       const chi_bdev_block *blk)
+{
+	struct cte_pending_free *p;
+
+	if (!core->journal || cte__target_volatile(core, target)) {
+		free_now(core, target, blk);
+		return;
+	}
+	pthread_mutex_lock(&core->free_lock);
+	if (core->n_pending == core->cap_pending) {
+		size_t cap = core->cap_pending ? core->cap_pending * 2 : 64;
+
+		p = realloc(core->pending_free, cap * sizeof(*p));
+		if (!p) { /* cannot defer: leak the space rather than risk it */
+			pthread_mutex_unlock(&core->free_lock);
+			CHI_WARN("cte",
+			         "out of memory: %llu bytes not reused "
+			         "until restart",
+			         (unsigned long long)blk->size);
+			return;
+		}
+		core->pending_free = p;
+		core->cap_pending = cap;
+	}
+	/* the unmapping record was committed before this call */
+	core->pending_free[core->n_pending++] = (struct cte_pending_free){
+	    .seq = atomic_load(&core->last_seq), .target = target, .blk = *blk};
+	if (core->n_pending == 1 ||
+	    core->pending_free[core->n_pending - 1].seq < core->min_pending_seq)
+		core->min_pending_seq =
+		    core->pending_free[core->n_pending - 1].seq;
+	pthread_mutex_unlock(&core->free_lock);
+}
+
+/* Take the entries with seq <= upto out of the list into *out. */
+static size_t take_pending(struct cte_core *core, uint64_t upto,
+                           struct cte_pending_free **out)
+{
+	struct cte_pending_free *ready = NULL;
+	size_t n = 0, k = 0, i;
+
+	pthread_mutex_lock(&core->free_lock);
+	for (i = 0; i < core->n_pending; i++)
+		n += core->pending_free[i].seq <= upto;
+	if (n)
+		ready = malloc(n * sizeof(*ready));
+	if (ready) {
+		size_t keep = 0;
+
+		for (i = 0; i < core->n_pending; i++) {
+			if (core->pending_free[i].seq <= upto)
+				ready[k++] = core->pending_free[i];
+			else
+				core->pending_free[keep++] =
+				    core->pending_free[i];
+		}
+		core->n_pending = keep;
+		core->min_pending_seq = UINT64_MAX;
+		for (i = 0; i < keep; i++)
+			if (core->pending_free[i].seq < core->min_pending_seq)
+				core->min_pending_seq =
+				    core->pending_free[i].seq;
+	}
+	pthread_mutex_unlock(&core->free_lock);
+	*out = ready;
+	return k;
+}
+
+bool cte__target_reclaim(struct cte_core *core)
+{
+	struct cte_pending_free *ready;
+	size_t n = take_pending(core, atomic_load(&core->durable_seq), &ready);
+
+	for (size_t i = 0; i < n; i++)
+		free_now(core, ready[i].target, &ready[i].blk);
+	free(ready);
+	return n > 0;
+}
+
+void cte__free_extents(struct cte_core *core, const struct cte_extmap *ext)
+{
+	size_t i;
+
+	for (i = 0; i < ext->n; i++) {
+		const struct cte_extent *e = &ext->v[i];
+		chi_bdev_block blk = {.offset = e->dev_off,
+		                      .size = (uint64_t)e->nblk
+		                              << CTE_BLOCK_SHIFT};
+
+		defer_free(core, e->target, &blk);
+	}
+}
+
+void cte__blob_release_dead(struct cte_core *core, struct cte_blob *b)
+{
+	chi_corwlock_rdlock(&core->quiesce);
+	chi_corwlock_wrlock(&b->io_lock);
+	cte__free_extents(core, &b->map);
+	b->map.n = 0;
+	chi_corwlock_unlock(&b->io_lock);
+	chi_corwlock_unlock(&core->quiesce);
+	cte__blob_put(core, b);
+}
+
+uint64_t cte__target_pending_bytes(struct cte_core *core)
+{
+	uint64_t sum = 0;
+	size_t i;
+
+	pthread_mutex_lock(&core->free_lock);
+	for (i = 0; i < core->n_pending; i++)
+		sum += core->pending_free[i].blk.size;
+	pthread_mutex_unlock(&core->free_lock);
+	return sum;
 }

@@ -1,4 +1,10 @@
-/* The telemetry ring; see telemetry_i.h for the design. */
+/*
+ * The telemetry ring.
+ *
+ * DESIGN (telemetry_i.h has it in full): no thread of its own; one
+ * pthread mutex guards the ring, taken by every log and poll only to copy
+ * entries; nobody sleeps on it, so nobody is woken.
+ */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

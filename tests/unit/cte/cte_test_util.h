@@ -11,7 +11,13 @@
 #include <unistd.h>
 
 #include "chimaera/chimaera.h"
+#include "blobio_i.h"
 #include "core_i.h"
+#include "durable_i.h"
+#include "fsck_i.h"
+#include "image_i.h"
+#include "ns_i.h"
+#include "target_i.h"
 #include "cte/cte.h"
 
 static inline int cte_test_runtime_start(unsigned threads)

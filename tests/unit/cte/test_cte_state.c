@@ -100,7 +100,7 @@ static void extent_names(struct cte_core *core, cte_id id, char out[][32],
 	cte__blob_put(core, b);
 }
 
-static struct cte_buf journal;
+static cte_jenc journal;
 
 static void hook(void *arg, enum cte_meta_kind kind, cte_id id, cte_id aux)
 {
@@ -122,7 +122,7 @@ static void test_checkpoint_and_journal(void **state)
 {
 	struct cte_core *a = new_core("ram::x", "/file/y");
 	struct cte_core *b = new_core("/file/y", "ram::x"); /* slots swapped */
-	struct cte_buf ckpt = {0};
+	cte_jenc ckpt = {0};
 	uint32_t slots[CTE_MAX_TARGETS];
 	cte_id d, sub, f, g, l, orphan, t;
 	char names[8][32];
@@ -155,7 +155,7 @@ static void test_checkpoint_and_journal(void **state)
 	cte__blob_put(a, blob);
 
 	assert_int_equal(cte__state_save(a, &ckpt), 0);
-	assert_int_equal(cte__state_load(b, ckpt.p, ckpt.len, slots), 0);
+	assert_int_equal(cte__state_load(b, ckpt.data, ckpt.len, slots), 0);
 	compare_dir(a, b, CTE_ROOT_ID);
 	assert_int_equal(cte__ns_getattr(b, orphan, NULL), 0); /* kept */
 	extent_names(b, f, names, dev, &n);
@@ -209,7 +209,8 @@ static void test_checkpoint_and_journal(void **state)
 	    cte__ns_unlink(a, d, "nonexistent", false, false, NULL), -ENOENT);
 	a->meta_hook = NULL;
 
-	assert_int_equal(cte__state_load(b, journal.p, journal.len, slots), 0);
+	assert_int_equal(cte__state_load(b, journal.data, journal.len, slots),
+	                 0);
 	compare_dir(a, b, CTE_ROOT_ID);
 	assert_int_equal(cte__ns_getattr(b, orphan, NULL), -ENOENT);
 	{
@@ -229,10 +230,11 @@ static void test_checkpoint_and_journal(void **state)
 		assert_int_equal(cte__state_load(b, bad, sizeof(bad), slots),
 		                 -EBADMSG);
 		assert_int_equal(
-		    cte__state_load(b, ckpt.p, ckpt.len - 3, slots), -EBADMSG);
+		    cte__state_load(b, ckpt.data, ckpt.len - 3, slots),
+		    -EBADMSG);
 	}
-	cte__buf_free(&ckpt);
-	cte__buf_free(&journal);
+	cte__jenc_destroy(&ckpt);
+	cte__jenc_destroy(&journal);
 	cte__core_free(a);
 	cte__core_free(b);
 }
@@ -242,7 +244,7 @@ static void test_huge_map(void **state)
 {
 	struct cte_core *a = new_core("ram::x", "/file/y");
 	struct cte_core *b = new_core("ram::x", "/file/y");
-	struct cte_buf ckpt = {0};
+	cte_jenc ckpt = {0};
 	uint32_t slots[CTE_MAX_TARGETS];
 	struct cte_blob *blob;
 	const size_t n = 450000;
@@ -259,7 +261,7 @@ static void test_huge_map(void **state)
 	blob->size = 2 * n * 4096;
 	cte__blob_put(a, blob);
 	assert_int_equal(cte__state_save(a, &ckpt), 0);
-	assert_int_equal(cte__state_load(b, ckpt.p, ckpt.len, slots), 0);
+	assert_int_equal(cte__state_load(b, ckpt.data, ckpt.len, slots), 0);
 	assert_int_equal(cte__blob_get(b, f, &blob), 0);
 	assert_int_equal(blob->map.n, n);
 	for (size_t i = 0; i < n; i += 997) {
@@ -268,7 +270,7 @@ static void test_huge_map(void **state)
 		assert_int_equal(blob->map.v[i].target, i % 2);
 	}
 	cte__blob_put(b, blob);
-	cte__buf_free(&ckpt);
+	cte__jenc_destroy(&ckpt);
 	cte__core_free(a);
 	cte__core_free(b);
 }
@@ -276,16 +278,17 @@ static void test_huge_map(void **state)
 extern const cte_journal_decoder cte__fsck_decoder;
 
 /* Append the records in img (kind, u32 length, body ...) to j. */
-static void append_records(cte_journal *j, const struct cte_buf *img)
+static void append_records(cte_journal *j, const cte_jenc *img)
 {
 	size_t at = 0;
 
 	while (at + 5 <= img->len) {
 		uint32_t len;
 
-		memcpy(&len, img->p + at + 1, 4);
-		assert_int_equal(cte__journal_append(
-		                     j, img->p[at], img->p + at + 5, len, NULL),
+		memcpy(&len, img->data + at + 1, 4);
+		assert_int_equal(cte__journal_append(j, img->data[at],
+		                                     img->data + at + 5, len,
+		                                     NULL),
 		                 0);
 		at += 5 + len;
 	}
@@ -295,10 +298,9 @@ static void append_records(cte_journal *j, const struct cte_buf *img)
  * of `extra`, if any), run cte-fsck's decoder over the directory; returns
  * the problems it counted. */
 static uint64_t fsck_of_ex(struct cte_core *core, const char *dir,
-                           const struct cte_buf *extra, char *out,
-                           size_t out_size)
+                           const cte_jenc *extra, char *out, size_t out_size)
 {
-	struct cte_buf img = {0};
+	cte_jenc img = {0};
 	cte_journal *j;
 	cte_journal_opts opts;
 	void *state;
@@ -320,7 +322,7 @@ static uint64_t fsck_of_ex(struct cte_core *core, const char *dir,
 	assert_int_equal(cte__fsck_decoder.finish(state, f, &problems), 0);
 	cte__fsck_decoder.free(state);
 	fclose(f);
-	cte__buf_free(&img);
+	cte__jenc_destroy(&img);
 	return problems;
 }
 
@@ -467,7 +469,7 @@ static void test_fsck_detached_tag(void **state)
 	struct cte_core *a = new_core("/file/x", "/file/y");
 	struct cte_core *b = new_core("/file/x", "/file/y");
 	char dir[] = "/tmp/cte-fsck-XXXXXX", out[4096];
-	struct cte_buf extra = {0};
+	cte_jenc extra = {0};
 	cte_id d, f, x = 0;
 
 	(void)state;
@@ -488,7 +490,7 @@ static void test_fsck_detached_tag(void **state)
 	assert_non_null(strstr(out, "has no name in any directory"));
 	assert_non_null(strstr(out, "name 'f' is in tag"));
 	assert_non_null(strstr(out, "not connected to the root"));
-	cte__buf_free(&extra);
+	cte__jenc_destroy(&extra);
 	cte__core_free(a);
 	cte__core_free(b);
 	rm_dir(dir);
@@ -499,7 +501,7 @@ static void test_fsck_unregistered_target(void **state)
 {
 	struct cte_core *a = new_core("/file/x", "/file/y");
 	char dir[] = "/tmp/cte-fsck-XXXXXX", out[4096];
-	struct cte_buf extra = {0};
+	cte_jenc extra = {0};
 	cte_id f;
 
 	(void)state;
@@ -512,7 +514,7 @@ static void test_fsck_unregistered_target(void **state)
 	assert_int_equal(fsck_of_ex(a, dir, &extra, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "(/f): extent at block 0 is on target "
 	                            "slot 1, which is not registered"));
-	cte__buf_free(&extra);
+	cte__jenc_destroy(&extra);
 	cte__core_free(a);
 	rm_dir(dir);
 }

@@ -1,4 +1,5 @@
-/* The Tag convenience wrapper; see include/cte/tag.h. */
+/* The Tag convenience wrapper of the client library (cte_client); see
+ * include/cte/tag.h.  The server-side tag code is names.c. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
