@@ -257,11 +257,11 @@ static int run(struct bdev__dev *dev, struct tring *r, bool write,
 	bool busy[RING_DEPTH] = {false};
 	uint64_t pos = start, end = start + len;
 	unsigned inflight = 0;
+	unsigned queued = 0; /* SQEs prepared, not yet taken by the kernel */
 	int err = 0;
 
 	while ((pos < end && !err) || inflight) {
 		struct io_uring_cqe *cqe;
-		unsigned queued = 0;
 		int rc;
 
 		for (unsigned i = 0; i < RING_DEPTH && pos < end && !err; i++) {
@@ -294,6 +294,8 @@ static int run(struct bdev__dev *dev, struct tring *r, bool write,
 			*broken = true;
 			return rc;
 		}
+		if (rc > 0)
+			queued -= (unsigned)rc;
 		while (io_uring_peek_cqe(&r->ring, &cqe) == 0) {
 			struct tseg *s = io_uring_cqe_get_data(cqe);
 			int res = cqe->res, done;
@@ -304,6 +306,7 @@ static int run(struct bdev__dev *dev, struct tring *r, bool write,
 			if (done == 0 && !err) {
 				prep(dev, r, write, s); /* the rest, again */
 				inflight++;
+				queued++;
 				continue;
 			}
 			if (done < 0 && !err)
