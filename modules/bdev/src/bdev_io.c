@@ -379,10 +379,6 @@ struct io_plan {
 	uint64_t end;
 };
 
-/*
- * Plan the next segment at plan->next into seg.  Returns 0, or -EAGAIN when
- * it needs a bounce buffer and none is free (nothing consumed).
- */
 uint64_t bdev__cut(const struct bdev__dev *dev, uint64_t off, uint64_t lim,
                    bool *direct)
 {
@@ -403,6 +399,11 @@ uint64_t bdev__cut(const struct bdev__dev *dev, uint64_t off, uint64_t lim,
 	return lim < BDEV_CHUNK ? lim : BDEV_CHUNK;
 }
 
+/*
+ * Plan the next segment at plan->next into seg.  Returns 0, -EAGAIN when it
+ * needs a bounce buffer and all are busy, or -ENOMEM when one cannot be made
+ * (nothing consumed).
+ */
 static int plan_next(struct io_plan *plan, struct bdev__ring *r,
                      struct io_seg *seg)
 {
@@ -419,7 +420,8 @@ static int plan_next(struct io_plan *plan, struct bdev__ring *r,
 	if (seg->direct && (uintptr_t)user % dev->params.alignment) {
 		seg->buf = bounce_get(r);
 		if (!seg->buf)
-			return -EAGAIN;
+			return r->bounce_count == RING_BOUNCE_MAX ? -EAGAIN
+			                                          : -ENOMEM;
 		seg->user = user;
 		if (seg->op == SEG_WRITE)
 			memcpy(seg->buf, user, seg->len);
@@ -477,6 +479,7 @@ static int run_request(struct bdev__dev *dev, struct bdev__ring *r,
 	struct io_ctx ctx;
 	struct io_seg *seg;
 	uint32_t i;
+	int rc;
 	bool fsync_pending = plan->op == SEG_FSYNC;
 
 	memset(&ctx, 0, sizeof(ctx));
@@ -504,8 +507,11 @@ static int run_request(struct bdev__dev *dev, struct bdev__ring *r,
 				seg->op = SEG_FSYNC;
 				seg->len = 1; /* "not done" until the CQE */
 				fsync_pending = false;
-			} else if (plan_next(plan, r, seg)) {
-				blocked = true; /* no bounce buffer */
+			} else if ((rc = plan_next(plan, r, seg))) {
+				if (rc == -EAGAIN)
+					blocked = true; /* all bounce buffers busy */
+				else
+					ctx.err = rc;
 				break;
 			}
 			ctx.free_segs = seg->next;
