@@ -29,7 +29,13 @@
 
 struct bdev__ring;
 
-/* Per-worker statistics; written only by that worker, read by GetStats. */
+/*
+ * I/O statistics of a device, one slot per worker and one more.  Slot w is
+ * written by worker w alone; the last slot by every client thread that runs
+ * I/O inline, concurrently: its counters with fetch-and-add.  The moving
+ * averages of every slot are updated with a compare-and-swap loop.  All
+ * relaxed; GetStats sums the slots.
+ */
 struct bdev__wstats {
 	_Atomic uint64_t bytes_read;
 	_Atomic uint64_t bytes_written;
