@@ -235,36 +235,35 @@ void bdev__seg_complete(struct bdev__seg *s, int res)
 {
 	struct bdev__req *q = s->req;
 	bool again = false;
+	int err = 0;
 
 	q->inflight--;
 	if (res == -EAGAIN || res == -EINTR) {
 		again = true;
-		res = 0;
 	} else if (res < 0) {
-		/* the error is res */
+		err = res;
 	} else if (q->op == BDEV_OP_FSYNC) {
-		res = 0;
+		/* done */
 	} else if (res == 0) {
 		/* the file ends before the device does: someone truncated
 		 * it under us */
-		res = -EIO;
+		err = -EIO;
 	} else {
 		s->done += (uint64_t)res;
-		res = 0;
 		if (s->done < s->len) {
 			/* short: the remainder may be unaligned */
 			s->direct = false;
 			again = true;
 		}
 	}
-	if (res && !q->err)
-		q->err = res;
+	if (err && !q->err)
+		q->err = err;
 	if (again && !q->err) {
 		s->next = q->retry;
 		q->retry = s;
 		return;
 	}
-	seg_end(q, s, !res && !again);
+	seg_end(q, s, !err && !again);
 }
 
 /* ---- without io_uring ---- */
