@@ -2,7 +2,8 @@
  * bdev file I/O on the caller's thread (inline tasks).
  *
  * DESIGN
- * The runtime may run a bdev Read or Write on the client thread that
+ * Threads: none of its own; the client threads that submit tasks.  The
+ * runtime may run a bdev Read or Write on the client thread that
  * submitted it (chi_module_ops.inline_ok; see chimaera(7)): that thread was
  * going to sleep until the task completed anyway, so it might as well
  * sleep in io_uring_enter on its own request.  A worker round trip costs
