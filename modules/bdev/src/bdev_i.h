@@ -4,8 +4,10 @@
  *   bdev_params.c   compose-entry parsing and parameter/target checks
  *                   (also compiled into the client library)
  *   bdev_alloc.c    the block allocator (bdev_alloc_i.h)
- *   bdev_io.c       per-worker io_uring rings and the request engine
- *   bdev_inline.c   I/O of tasks run inline on a client thread
+ *   bdev_seg.c      requests cut into segments for any ring: planning,
+ *                   SQEs, completions, bounce buffers (bdev_seg_i.h)
+ *   bdev_io.c       per-worker io_uring rings: tasks on workers
+ *   bdev_inline.c   a pool of rings for tasks run inline on client threads
  *   bdev_runtime.c  the container: create/destroy, methods, stats
  */
 #ifndef CHI_BDEV_I_H
@@ -27,7 +29,13 @@
 
 struct bdev__ring;
 
-/* Per-worker statistics; written only by that worker, read by GetStats. */
+/*
+ * I/O statistics of a device, one slot per worker and one more.  Slot w is
+ * written by worker w alone; the last slot by every client thread that runs
+ * I/O inline, concurrently: its counters with fetch-and-add.  The moving
+ * averages of every slot are updated with a compare-and-swap loop.  All
+ * relaxed; GetStats sums the slots.
+ */
 struct bdev__wstats {
 	_Atomic uint64_t bytes_read;
 	_Atomic uint64_t bytes_written;
@@ -70,26 +78,12 @@ int bdev__params_check(chi_bdev_params *out, const chi_bdev_params *in);
 int bdev__parse_params(const chi_conf_node *entry, void **out_params,
                        size_t *out_size);
 
-/* ---- I/O engine (bdev_io.c); called from tasks on workers ---- */
-
-#define BDEV_CHUNK (256u << 10) /* largest segment of a request */
-
-/*
- * How a request cuts its next segment at device offset off with lim bytes
- * left: with O_DIRECT the unaligned head and tail go through the buffered
- * descriptor and the aligned middle through the O_DIRECT one (*direct),
- * in pieces of at most BDEV_CHUNK.  Returns the segment's length.
- */
-uint64_t bdev__cut(const struct bdev__dev *dev, uint64_t off, uint64_t lim,
-                   bool *direct);
+/* ---- worker I/O (bdev_io.c): from tasks on workers ---- */
 
 /* Read or write len bytes at offset through this worker's ring. */
 int bdev__io(struct bdev__dev *dev, bool write, uint64_t offset, void *buf,
              uint64_t len);
 
-/* Plain pread/pwrite on the buffered descriptor (no io_uring at all). */
-int bdev__io_plain(struct bdev__dev *dev, bool write, uint64_t offset,
-                   char *buf, uint64_t len);
 /* fdatasync the file through this worker's ring. */
 int bdev__io_sync(struct bdev__dev *dev);
 

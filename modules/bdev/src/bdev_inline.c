@@ -2,7 +2,8 @@
  * bdev file I/O on the caller's thread (inline tasks).
  *
  * DESIGN
- * The runtime may run a bdev Read or Write on the client thread that
+ * Threads: none of its own; the client threads that submit tasks.  The
+ * runtime may run a bdev Read or Write on the client thread that
  * submitted it (chi_module_ops.inline_ok; see chimaera(7)): that thread was
  * going to sleep until the task completed anyway, so it might as well
  * sleep in io_uring_enter on its own request.  A worker round trip costs
@@ -20,12 +21,14 @@
  * unloaded (no request can be in flight then).  A ring inherited across
  * fork() is dropped, never used: its queues are shared with the parent.
  *
- * A request is cut as in bdev_io.c: with O_DIRECT the unaligned head and
- * tail go through the buffered descriptor, the aligned middle through the
- * O_DIRECT one in chunks, straight from the caller's buffer when it is
- * aligned, else through the ring's aligned bounce buffers.  Up to
- * RING_DEPTH segments are in flight; a short transfer resubmits its
- * remainder through the buffered descriptor; -EAGAIN and -EINTR resubmit.
+ * Waiting: the caller submits its request's segments and sleeps in
+ * io_uring_submit_and_wait for at least one completion, handles all the
+ * completions there are, submits what they left to do, and so on; at most
+ * RING_DEPTH segments are in flight.  The pool's waiters sleep on
+ * pool_cond, signalled whenever a ring goes back to the pool or one is
+ * dropped, leaving room to make another (pool_lock guards all of the
+ * pool's state).  The segments themselves (planning, completions, bounce
+ * buffers) are bdev_seg.c's.
  * Without io_uring (-ENOSYS, -EPERM), plain pread/pwrite.
  */
 #define _GNU_SOURCE
@@ -38,29 +41,18 @@
 
 #include "chimaera/error.h"
 #include "chimaera/log.h"
-#include "bdev_i.h"
+#include "bdev_seg_i.h"
 
-#define RING_DEPTH 16          /* segments in flight per request */
-#define BOUNCES    4            /* aligned bounce buffers per ring */
+#define RING_DEPTH 16 /* segments in flight per request */
+#define BOUNCES    4  /* aligned bounce buffers per ring */
 #define POOL_MAX   64
-
-struct tseg {
-	bool direct;
-	char *buf;    /* what the kernel reads or writes */
-	char *user;   /* the caller's bytes when buf is a bounce buffer */
-	uint64_t off; /* device offset of buf[0] */
-	uint64_t len;
-	uint64_t done;
-	int bounce; /* index of its bounce buffer, or -1 */
-};
 
 struct tring {
 	struct io_uring ring;
-	pid_t pid;              /* process that made it */
-	struct tring *next;     /* free list */
-	char *bounce[BOUNCES];  /* BDEV_CHUNK bytes each, made on first need */
-	uint32_t bounce_align;  /* their alignment */
-	uint32_t bounce_busy;   /* bit i: bounce[i] in use */
+	pid_t pid;                  /* process that made it */
+	struct tring *next;         /* free list */
+	struct bdev__bounce bounce; /* aligned for the most demanding device
+	                             * so far */
 };
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -72,8 +64,7 @@ static int pool_error; /* io_uring_queue_init failed: 0 or -errno */
 static void tring_free(struct tring *r)
 {
 	io_uring_queue_exit(&r->ring);
-	for (int i = 0; i < BOUNCES; i++)
-		free(r->bounce[i]);
+	bdev__bounce_destroy(&r->bounce);
 	free(r);
 }
 
@@ -117,6 +108,7 @@ static struct tring *tring_get(int *err)
 	rc = r ? io_uring_queue_init(RING_DEPTH, &r->ring, 0) : -ENOMEM;
 	if (rc == 0) {
 		r->pid = getpid();
+		bdev__bounce_init(&r->bounce, BOUNCES, BDEV_MIN_ALIGNMENT);
 		return r;
 	}
 	free(r);
@@ -150,143 +142,42 @@ __attribute__((destructor)) static void tring_pool_destroy(void)
 	pool_count = 0;
 }
 
-/* A free bounce buffer index of r, aligned to align; -1 when none. */
-static int bounce_get(struct tring *r, uint32_t align)
+/*
+ * Run one request through r, waiting on this thread.  *broken: r must not
+ * be used again (its SQ holds SQEs the kernel refused).
+ */
+static int run(struct bdev__dev *dev, struct tring *r, bool write, uint64_t off,
+               void *buf, uint64_t len, bool *broken)
 {
-	for (int i = 0; i < BOUNCES; i++) {
-		if (r->bounce_busy & (1u << i))
-			continue;
-		if (r->bounce[i] && r->bounce_align < align) {
-			free(r->bounce[i]);
-			r->bounce[i] = NULL;
-		}
-		if (!r->bounce[i]) {
-			void *p = NULL;
+	struct bdev__seg segs[RING_DEPTH];
+	struct bdev__req q;
+	struct bdev__seg *s;
+	unsigned queued = 0; /* SQEs prepared, not yet taken by the kernel */
 
-			if (posix_memalign(&p, align, BDEV_CHUNK))
-				return -1;
-			r->bounce[i] = p;
-		}
-		r->bounce_align = align > r->bounce_align ? align
-		                                          : r->bounce_align;
-		r->bounce_busy |= 1u << i;
-		return i;
-	}
-	return -1;
-}
-
-/* Cut the next segment at *pos; false when it needs a bounce buffer and
- * none is free. */
-static bool plan(struct bdev__dev *dev, struct tring *r, bool write,
-                 char *buf, uint64_t start, uint64_t *pos, uint64_t end,
-                 struct tseg *s)
-{
-	uint64_t align = dev->params.alignment, off = *pos;
-	char *user = buf + (off - start);
-
-	memset(s, 0, sizeof(*s));
-	s->off = off;
-	s->buf = user;
-	s->bounce = -1;
-	s->len = bdev__cut(dev, off, end - off, &s->direct);
-	if (s->direct && (uintptr_t)user % align) {
-		s->bounce = bounce_get(r, (uint32_t)align);
-		if (s->bounce < 0)
-			return false;
-		s->buf = r->bounce[s->bounce];
-		s->user = user;
-		if (write)
-			memcpy(s->buf, user, s->len);
-	}
-	*pos += s->len;
-	return true;
-}
-
-static void prep(struct bdev__dev *dev, struct tring *r, bool write,
-                 struct tseg *s)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
-	int fd = s->direct ? dev->fd_direct : dev->fd_buffered;
-	unsigned n = (unsigned)(s->len - s->done);
-
-	/* at most RING_DEPTH segments in flight: an SQE is always free */
-	if (write)
-		io_uring_prep_write(sqe, fd, s->buf + s->done, n,
-		                    s->off + s->done);
-	else
-		io_uring_prep_read(sqe, fd, s->buf + s->done, n,
-		                   s->off + s->done);
-	io_uring_sqe_set_data(sqe, s);
-}
-
-/* One completion of segment s; returns 1 when s is finished, 0 when it
- * was queued again, or a negative errno. */
-static int complete(struct tring *r, bool write, struct tseg *s, int res)
-{
-	if (res == -EAGAIN || res == -EINTR)
-		return 0;
-	if (res < 0)
-		return res;
-	if (res == 0)
-		return -EIO; /* the file is shorter than the device */
-	s->done += (uint64_t)res;
-	if (s->done < s->len) {
-		/* the remainder may be unaligned */
-		if (s->bounce >= 0) {
-			if (!write)
-				memcpy(s->user, s->buf, s->done);
-			s->buf = s->user;
-			r->bounce_busy &= ~(1u << s->bounce);
-			s->bounce = -1;
-		}
-		s->direct = false;
-		return 0;
-	}
-	if (s->bounce >= 0) {
-		if (!write)
-			memcpy(s->user, s->buf, s->len);
-		r->bounce_busy &= ~(1u << s->bounce);
-	}
-	return 1;
-}
-
-static int run(struct bdev__dev *dev, struct tring *r, bool write,
-               uint64_t start, char *buf, uint64_t len, bool *broken)
-{
-	struct tseg segs[RING_DEPTH];
-	bool busy[RING_DEPTH] = {false};
-	uint64_t pos = start, end = start + len;
-	unsigned inflight = 0;
-	int err = 0;
-
-	while ((pos < end && !err) || inflight) {
+	bdev__bounce_align(&r->bounce, dev->params.alignment);
+	bdev__req_init(&q, dev, &r->bounce,
+	               write ? BDEV_OP_WRITE : BDEV_OP_READ, buf, off, len,
+	               segs, RING_DEPTH);
+	for (;;) {
 		struct io_uring_cqe *cqe;
-		unsigned queued = 0;
 		int rc;
 
-		for (unsigned i = 0; i < RING_DEPTH && pos < end && !err; i++) {
-			if (busy[i])
-				continue;
-			if (!plan(dev, r, write, buf, start, &pos, end,
-			          &segs[i]))
-				break; /* bounce buffers all busy */
-			busy[i] = true;
-			prep(dev, r, write, &segs[i]);
+		/* RING_DEPTH segments at most, so an SQE is always free; with
+		 * none in flight all bounce buffers are free, so -EAGAIN
+		 * leaves some in flight to wait for */
+		while (!bdev__req_next(&q, &s) && s) {
+			bdev__seg_prep(io_uring_get_sqe(&r->ring), s);
 			queued++;
-			inflight++;
 		}
-		if (!inflight) {
-			/* no bounce buffer could be made */
-			err = -ENOMEM;
+		if (bdev__req_done(&q))
 			break;
-		}
 		rc = io_uring_submit_and_wait(&r->ring, 1);
 		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
 			/* the new SQEs were not taken: wait for the ones in
 			 * the kernel (they use the caller's buffers), then
 			 * drop this ring, whose SQ still holds the rest */
 			CHI_ERROR("bdev", "io_uring_submit: %s", strerror(-rc));
-			for (inflight -= queued; inflight; inflight--) {
+			for (unsigned n = q.inflight - queued; n; n--) {
 				if (io_uring_wait_cqe(&r->ring, &cqe))
 					break;
 				io_uring_cqe_seen(&r->ring, cqe);
@@ -294,26 +185,16 @@ static int run(struct bdev__dev *dev, struct tring *r, bool write,
 			*broken = true;
 			return rc;
 		}
+		if (rc > 0)
+			queued -= (unsigned)rc;
 		while (io_uring_peek_cqe(&r->ring, &cqe) == 0) {
-			struct tseg *s = io_uring_cqe_get_data(cqe);
-			int res = cqe->res, done;
-
+			s = io_uring_cqe_get_data(cqe);
+			rc = cqe->res;
 			io_uring_cqe_seen(&r->ring, cqe);
-			inflight--;
-			done = complete(r, write, s, res);
-			if (done == 0 && !err) {
-				prep(dev, r, write, s); /* the rest, again */
-				inflight++;
-				continue;
-			}
-			if (done < 0 && !err)
-				err = done;
-			if (s->bounce >= 0 && done <= 0)
-				r->bounce_busy &= ~(1u << s->bounce);
-			busy[s - segs] = false;
+			bdev__seg_complete(s, rc);
 		}
 	}
-	return err;
+	return q.err;
 }
 
 int bdev__io_inline(struct bdev__dev *dev, bool write, uint64_t offset,
@@ -333,7 +214,6 @@ int bdev__io_inline(struct bdev__dev *dev, bool write, uint64_t offset,
 		return bdev__io_plain(dev, write, offset, buf, len);
 	}
 	rc = run(dev, r, write, offset, buf, len, &broken);
-	r->bounce_busy = 0;
 	if (!broken) {
 		tring_put(r);
 		return rc;

@@ -11,23 +11,18 @@
  * they belong to.  A task also reaps opportunistically right after it
  * submits (cached reads complete inline).
  *
- * A request is cut into segments: with O_DIRECT, the unaligned head and
- * tail go through the buffered descriptor and the aligned middle, in
- * chunks of at most BDEV_CHUNK bytes, through the O_DIRECT one (straight
- * from the caller's buffer when it is aligned, else through an aligned
- * bounce buffer).  Without O_DIRECT everything is buffered chunks.  Linux
- * keeps direct and buffered I/O on one file coherent for disjoint ranges
- * (direct I/O writes back and invalidates cached pages of its range).
+ * A request is cut into segments by bdev_seg.c, which also handles their
+ * completions (short transfers, retries) and the ring's bounce buffers.
  *
  * Submission: a task queues its SQEs, yields once so that the other tasks
  * ready on the worker queue theirs, then submits whatever is still queued
  * (often nothing: an earlier task's io_uring_enter took them all).
  *
- * Flow control: at most io_depth segments are in flight per ring.  A task
- * that finds the ring full (or no bounce buffer free) parks on the ring's
- * waiter list and suspends; every reap that frees slots wakes the waiters.
- * Short transfers resubmit the remainder (through the buffered descriptor,
- * since the remainder may be unaligned); -EAGAIN and -EINTR resubmit.
+ * Flow control: at most io_depth segments are in flight per ring, at most
+ * TASK_SEGS of them one task's.  A task that finds the ring full (or no
+ * bounce buffer free) parks on the ring's waiter list and suspends; every
+ * reap that leaves a slot free wakes all the waiters, and every completion
+ * wakes the task it belongs to.
  *
  * Fresh space is not preallocated.  The file is sparse; on ext4 an O_DIRECT
  * write into a hole cannot be issued without blocking (allocation takes the
@@ -67,37 +62,18 @@
 #include "chimaera/error.h"
 #include "chimaera/log.h"
 #include "chimaera/sys/worker.h"
-#include "bdev_i.h"
+#include "bdev_seg_i.h"
 
-#define TASK_SEGS       32           /* segments one task keeps in flight */
-#define RING_BOUNCE_MAX 8            /* bounce buffers per ring */
-
-enum seg_op { SEG_READ, SEG_WRITE, SEG_FSYNC };
-
-struct io_ctx;
-
-struct io_seg {
-	struct io_ctx *ctx;
-	struct io_seg *next; /* free list / retry list */
-	enum seg_op op;
-	bool direct;  /* on the O_DIRECT descriptor */
-	char *buf;    /* what the kernel reads/writes */
-	char *user;   /* caller's bytes when buf is a bounce buffer */
-	uint64_t off; /* device offset of buf[0] */
-	uint64_t len;
-	uint64_t done; /* bytes transferred so far */
-};
+#define TASK_SEGS       32 /* segments one task keeps in flight */
+#define RING_BOUNCE_MAX 8  /* bounce buffers per ring */
 
 /* One task's request; lives on the task's coroutine stack. */
 struct io_ctx {
+	struct bdev__req req; /* first: a segment's req is its io_ctx */
+	struct bdev__seg segs[TASK_SEGS];
 	chi_task *task;
-	struct io_seg segs[TASK_SEGS];
-	struct io_seg *free_segs;
-	struct io_seg *retry; /* to (re)submit */
-	uint32_t inflight;    /* segments in the kernel */
-	int err;              /* first error */
-	bool sleeping;        /* suspended, waiting for a resume */
-	bool parked;          /* on the ring's waiter list */
+	bool sleeping; /* suspended, waiting for a resume */
+	bool parked;   /* on the ring's waiter list */
 	struct io_ctx *next_waiter;
 };
 
@@ -108,10 +84,7 @@ struct bdev__ring {
 	uint32_t depth;
 	uint32_t inflight;      /* SQEs submitted, CQEs not reaped */
 	struct io_ctx *waiters; /* tasks waiting for a slot */
-	void *bounce_free;      /* free bounce buffers (linked through
-	                         * their first word) */
-	uint32_t bounce_count;  /* allocated */
-	uint32_t alignment;
+	struct bdev__bounce bounce;
 	_Atomic bool dead;
 	struct bdev__ring *next_orphan; /* protected by orphan_lock */
 };
@@ -124,14 +97,9 @@ static _Atomic uint32_t orphan_count;
 
 static void ring_free(struct bdev__ring *r)
 {
-	void *b;
-
 	io_uring_queue_exit(&r->ring);
 	close(r->efd);
-	while ((b = r->bounce_free)) {
-		r->bounce_free = *(void **)b;
-		free(b);
-	}
+	bdev__bounce_destroy(&r->bounce);
 	free(r);
 }
 
@@ -171,63 +139,12 @@ __attribute__((destructor)) static void free_all_orphans(void)
 	pthread_mutex_unlock(&orphan_lock);
 }
 
-static void seg_done(struct bdev__ring *r, struct io_seg *seg)
-{
-	struct io_ctx *ctx = seg->ctx;
-
-	if (seg->user) {
-		if (seg->op == SEG_READ)
-			memcpy(seg->user, seg->buf, seg->len);
-		*(void **)seg->buf = r->bounce_free;
-		r->bounce_free = seg->buf;
-		seg->user = NULL;
-	}
-	seg->next = ctx->free_segs;
-	ctx->free_segs = seg;
-}
-
 static void wake(struct io_ctx *ctx)
 {
 	if (ctx->sleeping) {
 		ctx->sleeping = false;
 		chi_task_resume(ctx->task);
 	}
-}
-
-static void handle_cqe(struct bdev__ring *r, struct io_seg *seg, int res)
-{
-	struct io_ctx *ctx = seg->ctx;
-
-	r->inflight--;
-	ctx->inflight--;
-	if (res == -EAGAIN || res == -EINTR) {
-		seg->next = ctx->retry;
-		ctx->retry = seg;
-	} else if (res < 0) {
-		if (!ctx->err)
-			ctx->err = res;
-		seg_done(r, seg);
-	} else if (seg->op == SEG_FSYNC) {
-		seg_done(r, seg);
-	} else if (res == 0) {
-		/* the file ends before the device does: someone truncated
-		 * it under us */
-		if (!ctx->err)
-			ctx->err = -EIO;
-		seg_done(r, seg);
-	} else {
-		seg->done += (uint64_t)res;
-		if (seg->done < seg->len) {
-			/* short transfer: the remainder may be unaligned, so
-			 * it goes through the buffered descriptor */
-			seg->direct = false;
-			seg->next = ctx->retry;
-			ctx->retry = seg;
-		} else {
-			seg_done(r, seg);
-		}
-	}
-	wake(ctx);
 }
 
 /* Reap every completion; wake tasks waiting for slots. */
@@ -238,7 +155,11 @@ static void ring_reap(struct bdev__ring *r)
 
 	io_uring_for_each_cqe(&r->ring, head, cqe)
 	{
-		handle_cqe(r, io_uring_cqe_get_data(cqe), cqe->res);
+		struct bdev__seg *seg = io_uring_cqe_get_data(cqe);
+
+		r->inflight--;
+		bdev__seg_complete(seg, cqe->res);
+		wake((struct io_ctx *)seg->req);
 		n++;
 	}
 	if (n)
@@ -291,7 +212,7 @@ static int ring_get(struct bdev__dev *dev, struct bdev__ring **out)
 		return -ENOMEM;
 	r->worker = w;
 	r->depth = dev->params.io_depth;
-	r->alignment = dev->params.alignment;
+	bdev__bounce_init(&r->bounce, RING_BOUNCE_MAX, dev->params.alignment);
 	r->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (r->efd < 0) {
 		rc = -errno;
@@ -354,102 +275,6 @@ void bdev__io_destroy(struct bdev__dev *dev)
 
 /* ---- requests ---- */
 
-static void *bounce_get(struct bdev__ring *r)
-{
-	void *b = r->bounce_free;
-
-	if (b) {
-		r->bounce_free = *(void **)b;
-		return b;
-	}
-	if (r->bounce_count == RING_BOUNCE_MAX)
-		return NULL;
-	if (posix_memalign(&b, r->alignment, BDEV_CHUNK))
-		return NULL;
-	r->bounce_count++;
-	return b;
-}
-
-struct io_plan {
-	struct bdev__dev *dev;
-	enum seg_op op;
-	char *buf;      /* caller's buffer */
-	uint64_t start; /* device offset of buf[0] */
-	uint64_t next;  /* next device offset to plan */
-	uint64_t end;
-};
-
-/*
- * Plan the next segment at plan->next into seg.  Returns 0, or -EAGAIN when
- * it needs a bounce buffer and none is free (nothing consumed).
- */
-uint64_t bdev__cut(const struct bdev__dev *dev, uint64_t off, uint64_t lim,
-                   bool *direct)
-{
-	uint64_t align = dev->params.alignment, len;
-
-	*direct = false;
-	if (dev->direct && off % align) {
-		/* unaligned head */
-		len = align - off % align;
-		return len < lim ? len : lim;
-	}
-	if (dev->direct && lim >= align) {
-		len = lim / align * align;
-		*direct = true;
-		return len < BDEV_CHUNK ? len : BDEV_CHUNK;
-	}
-	/* buffered chunk, or the unaligned tail */
-	return lim < BDEV_CHUNK ? lim : BDEV_CHUNK;
-}
-
-static int plan_next(struct io_plan *plan, struct bdev__ring *r,
-                     struct io_seg *seg)
-{
-	struct bdev__dev *dev = plan->dev;
-	uint64_t off = plan->next;
-	char *user = plan->buf + (off - plan->start);
-
-	seg->op = plan->op;
-	seg->off = off;
-	seg->done = 0;
-	seg->user = NULL;
-	seg->buf = user;
-	seg->len = bdev__cut(dev, off, plan->end - off, &seg->direct);
-	if (seg->direct && (uintptr_t)user % dev->params.alignment) {
-		seg->buf = bounce_get(r);
-		if (!seg->buf)
-			return -EAGAIN;
-		seg->user = user;
-		if (seg->op == SEG_WRITE)
-			memcpy(seg->buf, user, seg->len);
-	}
-	plan->next += seg->len;
-	return 0;
-}
-
-static void prep_seg(struct bdev__dev *dev, struct bdev__ring *r,
-                     struct io_seg *seg)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
-	int fd = seg->direct ? dev->fd_direct : dev->fd_buffered;
-	unsigned n = (unsigned)(seg->len - seg->done);
-
-	/* inflight < depth = SQ size and the SQ is emptied by every submit,
-	 * so an SQE is always there */
-	if (seg->op == SEG_FSYNC)
-		io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
-	else if (seg->op == SEG_WRITE)
-		io_uring_prep_write(sqe, fd, seg->buf + seg->done, n,
-		                    seg->off + seg->done);
-	else
-		io_uring_prep_read(sqe, fd, seg->buf + seg->done, n,
-		                   seg->off + seg->done);
-	io_uring_sqe_set_data(sqe, seg);
-	r->inflight++;
-	seg->ctx->inflight++;
-}
-
 static void submit_all(struct bdev__ring *r)
 {
 	int rc;
@@ -467,49 +292,32 @@ static void submit_all(struct bdev__ring *r)
 }
 
 /*
- * Run one request through ring r: plan segments, keep up to the ring's free
- * slots in flight, suspend until completions arrive.  An fsync plan is
- * one segment.
+ * Run one request through ring r: keep as many of its segments in flight
+ * as the ring's free slots allow, suspend until completions arrive.
  */
-static int run_request(struct bdev__dev *dev, struct bdev__ring *r,
-                       struct io_plan *plan)
+static int run_request(struct bdev__ring *r, struct bdev__dev *dev,
+                       enum bdev__op op, void *buf, uint64_t off, uint64_t len)
 {
 	struct io_ctx ctx;
-	struct io_seg *seg;
-	uint32_t i;
-	bool fsync_pending = plan->op == SEG_FSYNC;
+	struct bdev__req *q = &ctx.req;
+	struct bdev__seg *seg;
 
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.task = chi_task_self();
-	for (i = 0; i < TASK_SEGS; i++) {
-		ctx.segs[i].ctx = &ctx;
-		ctx.segs[i].next = ctx.free_segs;
-		ctx.free_segs = &ctx.segs[i];
-	}
+	bdev__req_init(q, dev, &r->bounce, op, buf, off, len, ctx.segs,
+	               TASK_SEGS);
 	for (;;) {
-		bool blocked = false, queued = false;
+		bool queued = false;
+		int blocked = 0;
 
-		while (ctx.retry && r->inflight < r->depth) {
-			seg = ctx.retry;
-			ctx.retry = seg->next;
-			prep_seg(dev, r, seg);
-			queued = true;
-		}
-		while (!ctx.err && (plan->next < plan->end || fsync_pending) &&
-		       ctx.free_segs && r->inflight < r->depth) {
-			seg = ctx.free_segs;
-			if (fsync_pending) {
-				memset(seg, 0, sizeof(*seg));
-				seg->ctx = &ctx;
-				seg->op = SEG_FSYNC;
-				seg->len = 1; /* "not done" until the CQE */
-				fsync_pending = false;
-			} else if (plan_next(plan, r, seg)) {
-				blocked = true; /* no bounce buffer */
+		while (r->inflight < r->depth) {
+			/* inflight < depth = SQ size and the SQ is emptied by
+			 * every submit, so an SQE is always there */
+			blocked = bdev__req_next(q, &seg);
+			if (blocked || !seg)
 				break;
-			}
-			ctx.free_segs = seg->next;
-			prep_seg(dev, r, seg);
+			bdev__seg_prep(io_uring_get_sqe(&r->ring), seg);
+			r->inflight++;
 			queued = true;
 		}
 		if (queued) {
@@ -519,18 +327,14 @@ static int run_request(struct bdev__dev *dev, struct bdev__ring *r,
 			if (io_uring_sq_ready(&r->ring))
 				submit_all(r);
 		}
-		if (!ctx.inflight && !ctx.retry &&
-		    (ctx.err || (plan->next >= plan->end && !fsync_pending)))
+		if (bdev__req_done(q))
 			break;
 		/* cached reads and fast devices complete inline */
 		ring_reap(r);
-		if (!ctx.inflight && !ctx.retry &&
-		    (ctx.err || (plan->next >= plan->end && !fsync_pending)))
+		if (bdev__req_done(q))
 			break;
-		if (ctx.retry && r->inflight < r->depth)
-			continue;
-		if (!blocked && ctx.free_segs && r->inflight < r->depth &&
-		    !ctx.err && plan->next < plan->end)
+		if (r->inflight < r->depth &&
+		    (q->retry || (!blocked && bdev__req_ready(q))))
 			continue;
 		if (r->inflight >= r->depth || blocked) {
 			/* wait for a slot (or bounce buffer) freed by any
@@ -560,36 +364,13 @@ static int run_request(struct bdev__dev *dev, struct bdev__ring *r,
 				break;
 			}
 	}
-	return ctx.err;
-}
-
-/* Plain pread/pwrite when the process cannot use io_uring at all. */
-int bdev__io_plain(struct bdev__dev *dev, bool write, uint64_t off, char *buf,
-                   uint64_t len)
-{
-	while (len) {
-		ssize_t n = write
-		                ? pwrite(dev->fd_buffered, buf, len, (off_t)off)
-		                : pread(dev->fd_buffered, buf, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		off += (uint64_t)n;
-		buf += n;
-		len -= (uint64_t)n;
-	}
-	return 0;
+	return q->err;
 }
 
 int bdev__io(struct bdev__dev *dev, bool write, uint64_t offset, void *buf,
              uint64_t len)
 {
 	struct bdev__ring *r;
-	struct io_plan plan;
 	int rc;
 
 	if (!len)
@@ -608,19 +389,13 @@ int bdev__io(struct bdev__dev *dev, bool write, uint64_t offset, void *buf,
 	}
 	if (rc)
 		return rc;
-	plan.dev = dev;
-	plan.op = write ? SEG_WRITE : SEG_READ;
-	plan.buf = buf;
-	plan.start = offset;
-	plan.next = offset;
-	plan.end = offset + len;
-	return run_request(dev, r, &plan);
+	return run_request(r, dev, write ? BDEV_OP_WRITE : BDEV_OP_READ, buf,
+	                   offset, len);
 }
 
 int bdev__io_sync(struct bdev__dev *dev)
 {
 	struct bdev__ring *r;
-	struct io_plan plan;
 	int rc;
 
 	rc = ring_get(dev, &r);
@@ -628,8 +403,5 @@ int bdev__io_sync(struct bdev__dev *dev)
 		return fdatasync(dev->fd_buffered) ? -errno : 0;
 	if (rc)
 		return rc;
-	memset(&plan, 0, sizeof(plan));
-	plan.dev = dev;
-	plan.op = SEG_FSYNC;
-	return run_request(dev, r, &plan);
+	return run_request(r, dev, BDEV_OP_FSYNC, NULL, 0, 0);
 }

@@ -5,12 +5,17 @@
  *
  * DESIGN
  * Methods run in tasks on the runtime's workers, any worker for any
- * request.  Shared state and who protects it:
+ * request; Read, Write, AllocateBlocks, FreeBlocks and GetStats may also run
+ * inline on the client thread that submitted them (bdev_inline_ok), several
+ * at once.  Shared state and who protects it:
  *   - the allocator: its own shard locks and counter (bdev_alloc_i.h);
  *   - file I/O: per-worker rings, each touched by its worker only
- *     (bdev_io.c); RAM I/O is a memcpy into the arena;
- *   - statistics: one slot per worker, written by that worker only with
- *     relaxed atomics, summed by GetStats.
+ *     (bdev_io.c), and a pool of rings, each used by one client thread at a
+ *     time (bdev_inline.c); RAM I/O is a memcpy into the arena;
+ *   - statistics: one slot per worker, written by that worker alone, and
+ *     one for the client threads, which update it concurrently
+ *     (fetch-and-add, and a compare-and-swap loop for the moving averages,
+ *     which every slot uses); relaxed atomics, summed by GetStats.
  * Ranges written concurrently must be disjoint (callers own their extents);
  * the device does not order overlapping requests.
  */
