@@ -48,7 +48,7 @@
 #define PROBE_ROUNDS     4
 #define ID_MAGIC         "CTETGTID"
 #define ID_BLOCK         4096 /* the identity block, just past the capacity */
-#define ID_BYTES         44   /* magic, u32 version, id, u64 capacity, crc */
+#define ID_BYTES         40   /* magic, u32 version, id, u64 capacity, crc */
 
 void cte__target_file(const char *path, char *out, size_t size)
 {
@@ -74,7 +74,7 @@ void cte__target_file(const char *path, char *out, size_t size)
 static bool id_parse(const uint8_t *p, uint8_t *id)
 {
 	if (memcmp(p, ID_MAGIC, 8) || cte__le_load32(p + 8) != 1 ||
-	    cte__le_load32(p + 40) != cte__crc32c(0, p, 40))
+	    cte__le_load32(p + 36) != cte__crc32c(0, p, 36))
 		return false;
 	memcpy(id, p + 12, CTE_TARGET_ID_BYTES);
 	return true;
@@ -110,7 +110,7 @@ static int id_write(const struct cte_target *t)
 	cte__le_store32(buf + 8, 1);
 	memcpy(buf + 12, t->id, CTE_TARGET_ID_BYTES);
 	cte__le_store64(buf + 28, t->capacity);
-	cte__le_store32(buf + 40, cte__crc32c(0, buf, 40));
+	cte__le_store32(buf + 36, cte__crc32c(0, buf, 36));
 	errno = 0;
 	fd = open(file, O_WRONLY | O_CLOEXEC);
 	if (fd < 0 ||
@@ -148,20 +148,23 @@ static int id_init(struct cte_target *t, const char *file)
 /* Recovery: t against what the store remembers of it. */
 static int check_replayed(struct cte_target *t, const struct cte_held *held)
 {
-	char file[4200], want[33], got[33];
+	char file[4200], want[33], got[33], had[64] = "";
 	uint8_t id[CTE_TARGET_ID_BYTES];
 
-	if (held->end > t->capacity)
+	if (held->end > t->capacity) {
+		if (t->rec_capacity)
+			snprintf(had, sizeof(had), " (the store has %llu)",
+			         (unsigned long long)t->rec_capacity);
 		return chi_error_set(
 		    -ENOSPC,
 		    "cte: target %s holds %llu bytes (up to "
 		    "byte %llu) but its capacity_limit is %llu "
-		    "bytes (the store has %llu): a tier cannot "
-		    "shrink below the data it holds",
+		    "bytes%s: a tier cannot shrink below the "
+		    "data it holds",
 		    t->name, (unsigned long long)held->bytes,
 		    (unsigned long long)held->end,
-		    (unsigned long long)t->capacity,
-		    (unsigned long long)t->rec_capacity);
+		    (unsigned long long)t->capacity, had);
+	}
 	if (!t->rec_capacity)
 		return 0; /* a store from before identities: it gets one now */
 	cte__target_file(t->name, file, sizeof(file));
