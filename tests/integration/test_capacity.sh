@@ -4,8 +4,9 @@
 # data, then a filler file takes most of the free space, so the next start
 # computes a smaller file tier: the store must still mount with its data.
 # An explicit capacity_limit below what the tier holds is refused, naming
-# the tier, its used bytes and the requested size; a target file replaced
-# by another file of the same size is refused, naming it.
+# the tier, its used bytes and the requested size; a copy of the whole
+# store directory mounts; a target file replaced by another file of the
+# same size is refused, naming it.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 it_init capacity
@@ -21,7 +22,7 @@ cap_cleanup() {
 	done
 	it_stop_daemon
 	[ "$FS_MOUNTED" = 1 ] && { umount "$FS" || umount -l "$FS"; }
-	(exit $rc)
+	(exit "$rc")
 	it_cleanup
 }
 trap cap_cleanup EXIT
@@ -61,7 +62,7 @@ it_log "default tiers on a 1 GiB tmpfs, 160 MiB of data"
 it_mount "$IT_MNT" "$DEFAULT_CFG"
 first=$(tier_mib)
 it_log "file tier at first start: $first MiB"
-[ -n "$first" ] && [ "$first" -ge 200 ] ||
+{ [ -n "$first" ] && [ "$first" -ge 200 ]; } ||
 	die "file tier of '$first' MiB at the first start"
 for i in 1 2 3 4 5 6 7 8; do
 	head -c $((20 * 1024 * 1024)) /dev/urandom >"$IT_TMP/src$i"
@@ -94,7 +95,7 @@ if start_refused "32MB file tier" "$IT_TMP/small.yaml"; then
 			tail -n 5 "$IT_TMP/refused.log")"
 	used=$(printf '%s' "$msg" | sed -n 's/.* holds \([0-9]*\) bytes.*/\1/p' |
 		head -n 1)
-	[ -n "$used" ] && [ "$used" -ge $((160 * 1024 * 1024)) ] ||
+	{ [ -n "$used" ] && [ "$used" -ge $((160 * 1024 * 1024)) ]; } ||
 		fail "the refusal gives no used bytes >= 160 MiB: $msg"
 fi
 
@@ -103,6 +104,18 @@ it_config "$IT_TMP/big.yaml" 64MB "$((first + 16))MB" "$TIER"
 it_mount "$IT_MNT" "$IT_TMP/big.yaml"
 got=$(cd "$IT_MNT" && cat f1 f2 f3 f4 f5 f6 f7 f8 | sha256sum | cut -d' ' -f1)
 check_eq "data after growing the tier" "$want" "$got"
+it_unmount
+
+it_log "a copy of the whole store directory is the same store"
+check_cmd "copy the store away" cp -a --sparse=always "$FS/cte-fuse" \
+	"$IT_TMP/store-copy"
+rm -rf "$FS/cte-fuse"
+check_cmd "copy it back" cp -a --sparse=always "$IT_TMP/store-copy" \
+	"$FS/cte-fuse"
+rm -rf "$IT_TMP/store-copy"
+it_mount "$IT_MNT" "$DEFAULT_CFG"
+got=$(cd "$IT_MNT" && cat f1 f2 f3 f4 f5 f6 f7 f8 | sha256sum | cut -d' ' -f1)
+check_eq "data in the copied store" "$want" "$got"
 it_unmount
 
 it_log "the target file replaced by another of the same size: refused"
