@@ -2,7 +2,8 @@
  * cte-fuse: configuration.  The runtime's config file if it defines a CTE
  * pool, else the daemon's built-in default: a RAM tier (score 1.0) and a
  * file tier under $XDG_DATA_HOME/cte-fuse or ~/.local/share/cte-fuse
- * (score 0.2), sized for this machine.
+ * (score 0.2), sized for this machine: a quarter of the free space at the
+ * first start, and never smaller than the tier's file after that.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,6 +22,7 @@
 #define RAM_TIER_MAX   (1 * GIB)
 #define FILE_TIER_MAX  (64 * GIB)
 #define TIER_MIN       (64 * MIB)
+#define TIER_ID_BLOCK  4096 /* CTE's identity block past the capacity */
 #define FILE_TIER_NAME "file_tier.dat"
 #define RAM_TIER_NAME  "ram::cte_fuse_ram"
 
@@ -101,6 +103,25 @@ static int data_dir(char **out)
 	return n < 0 ? -ENOMEM : 0;
 }
 
+/*
+ * The size of an existing file tier (0: none): its file's size less the
+ * identity block CTE keeps past the capacity, rounded up to a MiB.  The
+ * bdev never shrinks the file, so this is at least the capacity the store
+ * was last started with.
+ */
+static uint64_t existing_tier(const char *file)
+{
+	struct stat st;
+	uint64_t size;
+
+	if (stat(file, &st) || !S_ISREG(st.st_mode))
+		return 0;
+	size = (uint64_t)st.st_size > TIER_ID_BLOCK
+	           ? (uint64_t)st.st_size - TIER_ID_BLOCK
+	           : 0;
+	return (size + MIB - 1) / MIB * MIB;
+}
+
 /* Write s into a YAML double-quoted scalar (escaping " and \). */
 static void yaml_quote(FILE *f, const char *s)
 {
@@ -116,7 +137,7 @@ static void yaml_quote(FILE *f, const char *s)
 static int make_default(chi_config **out, const chi_config *user, bool verbose)
 {
 	char *dir = NULL, *file = NULL, *yaml = NULL;
-	uint64_t ram, ram_tier, file_free, file_tier;
+	uint64_t ram, ram_tier, file_free, file_tier, existing;
 	size_t yaml_len = 0;
 	struct statvfs sv;
 	FILE *f = NULL;
@@ -146,6 +167,9 @@ static int make_default(chi_config **out, const chi_config *user, bool verbose)
 	file_tier =
 	    file_free / 4 < FILE_TIER_MAX ? file_free / 4 : FILE_TIER_MAX;
 	file_tier = file_tier / MIB * MIB;
+	existing = existing_tier(file);
+	if (existing > file_tier) /* never shrink a tier: it holds data */
+		file_tier = existing;
 	if (ram_tier < TIER_MIN)
 		ram_tier = TIER_MIN;
 	if (file_tier < TIER_MIN) {

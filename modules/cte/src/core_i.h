@@ -56,6 +56,7 @@
 #include "telemetry_i.h"
 
 #define CTE_MAX_TARGETS      64
+#define CTE_TARGET_ID_BYTES  16
 #define CTE_MAX_CONF_TARGETS 16
 #define CTE_MAX_BLOB_SIZE    ((uint64_t)1 << 50)
 
@@ -164,6 +165,21 @@ struct cte_target {
 	double read_bw, write_bw;
 	uint64_t free_bytes;         /* last stats */
 	_Atomic uint64_t used_bytes; /* bytes of blob blocks held here */
+	/* Identity (file targets): a random id kept in the block just past
+	 * the capacity in the target file and in the TARGETS image.  id_found:
+	 * the file's last block held one at registration (it is then id). */
+	uint8_t id[CTE_TARGET_ID_BYTES];
+	bool id_found;
+	/* What the store remembers (replay of the TARGETS image): capacity
+	 * (0: nothing, an old store) and identity. */
+	uint64_t rec_capacity;
+	uint8_t rec_id[CTE_TARGET_ID_BYTES];
+};
+
+/* Recovery: what the replayed blobs hold on one target (image.c). */
+struct cte_held {
+	uint64_t bytes; /* bytes of blob blocks */
+	uint64_t end;   /* end of the last block */
 };
 
 /* ---- metadata hook ---- */

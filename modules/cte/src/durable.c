@@ -47,8 +47,7 @@
 #include "image_i.h"
 #include "target_i.h"
 
-#define TARGET_FILE_NAME "cte-target.bdev" /* as target.c */
-#define LOCK_WAIT_TRIES  150               /* x 100 ms */
+#define LOCK_WAIT_TRIES 150 /* x 100 ms */
 
 /* ------------------------------------------------------------------ */
 /* records                                                              */
@@ -272,8 +271,6 @@ static void journal_dir(struct cte_core *core, char *out, size_t size)
 
 static void open_sync_fds(struct cte_core *core)
 {
-	struct stat sb;
-
 	for (uint32_t i = 0; i < CTE_MAX_TARGETS; i++) {
 		const struct cte_target *t = &core->targets[i];
 		char path[4200];
@@ -281,11 +278,7 @@ static void open_sync_fds(struct cte_core *core)
 		core->sync_fds[i] = -1;
 		if (i >= core->n_target_slots || !t->active || t->is_volatile)
 			continue;
-		if (!stat(t->name, &sb) && S_ISDIR(sb.st_mode))
-			snprintf(path, sizeof(path), "%s/%s", t->name,
-			         TARGET_FILE_NAME);
-		else
-			snprintf(path, sizeof(path), "%s", t->name);
+		cte__target_file(t->name, path, sizeof(path));
 		core->sync_fds[i] = open(path, O_RDONLY | O_CLOEXEC);
 		if (core->sync_fds[i] < 0)
 			CHI_WARN("cte", "%s: %s: fsync cannot flush it", path,
@@ -304,6 +297,7 @@ static void close_sync_fds(struct cte_core *core)
 
 int cte__durable_open(struct cte_core *core)
 {
+	struct cte_held held[CTE_MAX_TARGETS];
 	struct replay_ctx *ctx = NULL;
 	cte_journal_report report;
 	cte_journal_opts opts;
@@ -354,6 +348,10 @@ int cte__durable_open(struct cte_core *core)
 		goto out;
 	cte__state_drop_orphans(core);
 	cte__state_count_dropped(core);
+	cte__state_held(core, held);
+	rc = cte__target_check_replayed(core, held);
+	if (rc)
+		goto out;
 	rc = cte__state_reserve(core);
 	if (rc == -EEXIST)
 		rc = chi_error_set(-EUCLEAN,

@@ -6,7 +6,8 @@
  * (codec_i.h).  Kinds: IMG_TAG / IMG_BLOB (a full image of one object:
  * attributes, xattrs, its name(s), and for blobs optionally the extent
  * map), IMG_GONE (object destroyed), IMG_TARGETS (target slot -> name, so
- * extents can be mapped onto the targets of a later run), IMG_NEXT_ID.
+ * extents can be mapped onto the targets of a later run, and each target's
+ * capacity and identity, checked against it at start), IMG_NEXT_ID.
  * Applying an image is an upsert, so a checkpoint followed by journal
  * records replays into the state of the moment the last record was
  * written.
@@ -23,7 +24,9 @@
  *            u64 to, u32 n, extents (of blocks [from, to) only)
  *            extent: u64 lblk, u32 nblk, u32 target slot, u64 dev_off
  *   GONE     u64 id
- *   TARGETS  u32 n, n x (u32 slot, u16 name length, name)
+ *   TARGETS  u32 n, n x (u32 slot, u16 name length, name),
+ *            n x (u64 capacity, 16 bytes identity) in the same order
+ *            (absent in stores written before them: nothing remembered)
  *   NEXT_ID  u64 next id
  *
  * DESIGN
@@ -268,6 +271,13 @@ int cte__targets_image(struct cte_core *core, cte_jenc *out)
 			continue;
 		cte__jenc_put_u32(out, i);
 		put_name(out, name, strlen(name));
+	}
+	for (i = 0; i < core->n_target_slots; i++) {
+		if (!core->targets[i].active)
+			continue;
+		cte__jenc_put_u64(out, core->targets[i].capacity);
+		cte__jenc_put_bytes(out, core->targets[i].id,
+		                    CTE_TARGET_ID_BYTES);
 	}
 	rec_end(out, at);
 	pthread_mutex_unlock(&core->target_lock);
@@ -751,16 +761,48 @@ static int apply_gone(struct cte_core *core, cte_jdec *d)
 	return 0;
 }
 
+/* The capacities and identities after the names (stores written before
+ * them end the record at the names: nothing is remembered then). */
+static int apply_target_ids(struct cte_core *core, cte_jdec *d, uint32_t n,
+                            const uint32_t *slots, const uint32_t *slot_map)
+{
+	uint8_t id[CTE_TARGET_ID_BYTES];
+	uint64_t capacity;
+	uint32_t i, k;
+
+	if (!cte__jdec_left(d))
+		return 0;
+	for (i = 0; i < n; i++) {
+		cte__jdec_get_u64(d, &capacity);
+		if (cte__jdec_get_bytes(d, id, sizeof(id)))
+			return -EBADMSG;
+		k = slot_map[slots[i]];
+		if (k >= CTE_MAX_TARGETS)
+			continue;
+		pthread_mutex_lock(&core->target_lock);
+		core->targets[k].rec_capacity = capacity;
+		memcpy(core->targets[k].rec_id, id, sizeof(id));
+		pthread_mutex_unlock(&core->target_lock);
+	}
+	return 0;
+}
+
 static int apply_targets(struct cte_core *core, cte_jdec *d, uint32_t *slot_map)
 {
-	uint32_t n, i, k, slot;
+	uint32_t n, i, k, slot, slots[CTE_MAX_TARGETS];
 	char name[4096];
 	uint16_t len;
 
 	for (i = 0; i < CTE_MAX_TARGETS; i++)
 		slot_map[i] = UINT32_MAX;
+	pthread_mutex_lock(&core->target_lock);
+	for (k = 0; k < core->n_target_slots; k++) /* the last image wins */
+		core->targets[k].rec_capacity = 0;
+	pthread_mutex_unlock(&core->target_lock);
 	if (cte__jdec_get_u32(d, &n))
 		return -EBADMSG;
+	if (n > CTE_MAX_TARGETS)
+		return bad(d);
 	for (i = 0; i < n; i++) {
 		cte__jdec_get_u32(d, &slot);
 		if (cte__jdec_get_u16(d, &len))
@@ -770,6 +812,7 @@ static int apply_targets(struct cte_core *core, cte_jdec *d, uint32_t *slot_map)
 		if (cte__jdec_get_bytes(d, name, len))
 			return -EBADMSG;
 		name[len] = '\0';
+		slots[i] = slot;
 		pthread_mutex_lock(&core->target_lock);
 		for (k = 0; k < core->n_target_slots; k++)
 			if (core->targets[k].active &&
@@ -778,7 +821,7 @@ static int apply_targets(struct cte_core *core, cte_jdec *d, uint32_t *slot_map)
 				slot_map[slot] = k;
 		pthread_mutex_unlock(&core->target_lock);
 	}
-	return 0;
+	return apply_target_ids(core, d, n, slots, slot_map);
 }
 
 static int apply_locked(struct cte_core *core, uint8_t kind, cte_jdec *d,
@@ -908,13 +951,17 @@ void cte__state_drop_orphans(struct cte_core *core)
 	pthread_mutex_unlock(&core->ns_lock);
 }
 
-int cte__state_reserve(struct cte_core *core)
+/* Call fn on every extent of every blob until it returns non-zero.
+ * Recovery runs before any other task: no locks needed beyond keeping the
+ * hash walk stable. */
+static int each_extent(struct cte_core *core,
+                       int (*fn)(struct cte_core *core,
+                                 const struct cte_extent *e, void *arg),
+                       void *arg)
 {
 	size_t i, k;
 	int rc = 0;
 
-	/* recovery runs before any other task: no locks needed beyond
-	 * keeping the hash walk stable */
 	for (i = 0; !rc && i < core->by_id.n_buckets; i++) {
 		struct cte_hnode *h;
 
@@ -925,21 +972,47 @@ int cte__state_reserve(struct cte_core *core)
 
 			if (o->is_tag)
 				continue;
-			for (k = 0; !rc && k < b->map.n; k++) {
-				const struct cte_extent *e = &b->map.v[k];
-				chi_bdev_block blk = {e->dev_off,
-				                      (uint64_t)e->nblk
-				                          << CTE_BLOCK_SHIFT};
-
-				rc = chi_bdev_reserve(
-				    cte__target_pool(core, e->target), &blk, 1);
-				if (!rc)
-					atomic_fetch_add(
-					    &core->targets[e->target]
-					         .used_bytes,
-					    blk.size);
-			}
+			for (k = 0; !rc && k < b->map.n; k++)
+				rc = fn(core, &b->map.v[k], arg);
 		}
 	}
 	return rc;
+}
+
+static int reserve_extent(struct cte_core *core, const struct cte_extent *e,
+                          void *arg)
+{
+	chi_bdev_block blk = {e->dev_off, (uint64_t)e->nblk << CTE_BLOCK_SHIFT};
+	int rc = chi_bdev_reserve(cte__target_pool(core, e->target), &blk, 1);
+
+	(void)arg;
+	if (!rc)
+		atomic_fetch_add(&core->targets[e->target].used_bytes,
+		                 blk.size);
+	return rc;
+}
+
+int cte__state_reserve(struct cte_core *core)
+{
+	return each_extent(core, reserve_extent, NULL);
+}
+
+static int count_held(struct cte_core *core, const struct cte_extent *e,
+                      void *arg)
+{
+	struct cte_held *held = arg;
+	uint64_t size = (uint64_t)e->nblk << CTE_BLOCK_SHIFT;
+
+	(void)core;
+	held[e->target].bytes += size;
+	if (e->dev_off + size > held[e->target].end)
+		held[e->target].end = e->dev_off + size;
+	return 0;
+}
+
+void cte__state_held(struct cte_core *core,
+                     struct cte_held held[CTE_MAX_TARGETS])
+{
+	memset(held, 0, CTE_MAX_TARGETS * sizeof(*held));
+	each_extent(core, count_held, held);
 }

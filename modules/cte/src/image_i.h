@@ -54,5 +54,9 @@ void cte__state_drop_orphans(struct cte_core *core);
 void cte__state_count_dropped(struct cte_core *core);
 /* Recovery: mark every block of every blob allocated on its bdev. */
 int cte__state_reserve(struct cte_core *core);
+/* Recovery, before cte__state_reserve: per target slot, the bytes of blob
+ * blocks on it and the end of the last of them. */
+void cte__state_held(struct cte_core *core,
+                     struct cte_held held[CTE_MAX_TARGETS]);
 
 #endif

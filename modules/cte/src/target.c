@@ -1,7 +1,8 @@
 /*
  * Storage targets: one bdev pool each, registered from the config's
  * storage: list or by RegisterTarget, the allocator front end that places
- * new blocks on them, and freeing blocks.
+ * new blocks on them, freeing blocks, and each file target's identity and
+ * capacity checked against what the store remembers at start.
  *
  * DESIGN
  * Locks: core->target_lock guards the table; it is never held across a
@@ -25,22 +26,181 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "chimaera/bdev/bdev.h"
 #include "chimaera/error.h"
 #include "chimaera/log.h"
+#include "codec_i.h"
 #include "core_i.h"
 #include "target_i.h"
 
 #define TARGET_FILE_NAME "cte-target.bdev"
 #define PROBE_BYTES      ((uint64_t)1 << 20)
 #define PROBE_ROUNDS     4
+#define ID_MAGIC         "CTETGTID"
+#define ID_BLOCK         4096 /* the identity block, just past the capacity */
+#define ID_BYTES         40   /* magic, u32 version, id, u64 capacity, crc */
+
+void cte__target_file(const char *path, char *out, size_t size)
+{
+	struct stat sb;
+
+	/* A file target named by an existing directory gets a file in it. */
+	if (!stat(path, &sb) && S_ISDIR(sb.st_mode))
+		snprintf(out, size, "%s/%s", path, TARGET_FILE_NAME);
+	else
+		snprintf(out, size, "%s", path);
+}
+
+/* ------------------------------------------------------------------ */
+/* identity                                                             */
+
+/*
+ * A file target's identity: a random id in a block of its file just past
+ * the capacity, [magic 8][u32 version 1][id 16][u64 capacity][u32 crc32c of
+ * the 36 bytes before], and in the store's TARGETS image.  Content, not
+ * inode numbers, so a copy of the whole store directory is the same store;
+ * another file (a different store's, or a new one) is not.
+ */
+static bool id_parse(const uint8_t *p, uint8_t *id)
+{
+	if (memcmp(p, ID_MAGIC, 8) || cte__le_load32(p + 8) != 1 ||
+	    cte__le_load32(p + 36) != cte__crc32c(0, p, 36))
+		return false;
+	memcpy(id, p + 12, CTE_TARGET_ID_BYTES);
+	return true;
+}
+
+/* The identity at byte `at` of the file (at < 0: its last block). */
+static bool id_read(const char *file, int64_t at, uint8_t *id)
+{
+	uint8_t buf[ID_BYTES];
+	struct stat sb;
+	bool ok = false;
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	if (at < 0 && !fstat(fd, &sb) && sb.st_size >= ID_BLOCK)
+		at = sb.st_size - ID_BLOCK;
+	if (at >= 0 && pread(fd, buf, sizeof(buf), at) == (ssize_t)sizeof(buf))
+		ok = id_parse(buf, id);
+	close(fd);
+	return ok;
+}
+
+/* Write t's identity just past its capacity, durably. */
+static int id_write(const struct cte_target *t)
+{
+	uint8_t buf[ID_BLOCK] = {0};
+	char file[4200];
+	int fd, rc = 0;
+
+	cte__target_file(t->name, file, sizeof(file));
+	memcpy(buf, ID_MAGIC, 8);
+	cte__le_store32(buf + 8, 1);
+	memcpy(buf + 12, t->id, CTE_TARGET_ID_BYTES);
+	cte__le_store64(buf + 28, t->capacity);
+	cte__le_store32(buf + 36, cte__crc32c(0, buf, 36));
+	errno = 0;
+	fd = open(file, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 ||
+	    pwrite(fd, buf, sizeof(buf), (off_t)t->capacity) !=
+	        (ssize_t)sizeof(buf) ||
+	    fdatasync(fd))
+		rc = chi_error_set(errno ? -errno : -EIO,
+		                   "cte: target %s: cannot write its identity "
+		                   "at byte %llu of %s: %s",
+		                   t->name, (unsigned long long)t->capacity,
+		                   file, strerror(errno ? errno : EIO));
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+static void id_hex(const uint8_t *id, char out[2 * CTE_TARGET_ID_BYTES + 1])
+{
+	for (int i = 0; i < CTE_TARGET_ID_BYTES; i++)
+		snprintf(out + 2 * i, 3, "%02x", id[i]);
+}
+
+/* A new identity, or the one the file already has (id_found). */
+static int id_init(struct cte_target *t, const char *file)
+{
+	t->id_found = t->type == CHI_BDEV_FILE && id_read(file, -1, t->id);
+	if (t->id_found)
+		return 0;
+	if (getrandom(t->id, sizeof(t->id), 0) != (ssize_t)sizeof(t->id))
+		return chi_error_set(-errno, "cte: target %s: getrandom: %s",
+		                     t->name, strerror(errno));
+	return 0;
+}
+
+/* Recovery: t against what the store remembers of it. */
+static int check_replayed(struct cte_target *t, const struct cte_held *held)
+{
+	char file[4200], want[33], got[33], had[64] = "";
+	uint8_t id[CTE_TARGET_ID_BYTES];
+
+	if (held->end > t->capacity) {
+		if (t->rec_capacity)
+			snprintf(had, sizeof(had), " (the store has %llu)",
+			         (unsigned long long)t->rec_capacity);
+		return chi_error_set(
+		    -ENOSPC,
+		    "cte: target %s holds %llu bytes (up to "
+		    "byte %llu) but its capacity_limit is %llu "
+		    "bytes%s: a tier cannot shrink below the "
+		    "data it holds",
+		    t->name, (unsigned long long)held->bytes,
+		    (unsigned long long)held->end,
+		    (unsigned long long)t->capacity, had);
+	}
+	if (!t->rec_capacity)
+		return 0; /* a store from before identities: it gets one now */
+	cte__target_file(t->name, file, sizeof(file));
+	if (!(t->id_found && !memcmp(t->id, t->rec_id, sizeof(id))) &&
+	    !(id_read(file, (int64_t)t->rec_capacity, id) &&
+	      !memcmp(id, t->rec_id, sizeof(id)))) {
+		id_hex(t->rec_id, want);
+		id_hex(t->id, got);
+		return chi_error_set(-EUCLEAN,
+		                     "cte: target file %s is not the one this "
+		                     "store wrote: its identity is %s, the "
+		                     "store's %s (was it replaced? put the "
+		                     "store's file back)",
+		                     file, t->id_found ? got : "missing", want);
+	}
+	memcpy(t->id, t->rec_id, sizeof(id));
+	return 0;
+}
+
+int cte__target_check_replayed(struct cte_core *core,
+                               const struct cte_held *held)
+{
+	uint32_t i;
+	int rc = 0;
+
+	for (i = 0; !rc && i < core->n_target_slots; i++) {
+		struct cte_target *t = &core->targets[i];
+
+		if (!t->active || t->is_volatile)
+			continue;
+		rc = check_replayed(t, &held[i]);
+		if (!rc)
+			rc = id_write(t);
+	}
+	return rc;
+}
 
 chi_pool_id cte__target_pool(struct cte_core *core, uint32_t target)
 {
@@ -126,7 +286,6 @@ int cte__target_register(struct cte_core *core, const char *path,
 	chi_bdev_stats st;
 	struct cte_target *t = NULL;
 	chi_pool_id pool;
-	struct stat sb;
 	double bw = 0;
 	uint32_t i, tries;
 	int rc;
@@ -175,12 +334,14 @@ int cte__target_register(struct cte_core *core, const char *path,
 	bp.type = type;
 	bp.capacity = capacity;
 	bp.alignment = (uint32_t)CTE_BLOCK;
-	/* A file target named by an existing directory gets a file in it. */
-	if (type == CHI_BDEV_FILE && !stat(path, &sb) && S_ISDIR(sb.st_mode))
-		snprintf(bp.path, sizeof(bp.path), "%s/%s", path,
-		         TARGET_FILE_NAME);
+	if (type == CHI_BDEV_FILE)
+		cte__target_file(path, bp.path, sizeof(bp.path));
 	else
 		snprintf(bp.path, sizeof(bp.path), "%s", path);
+	t->type = type;
+	rc = id_init(t, bp.path); /* before the probe writes to the file */
+	if (rc)
+		goto fail;
 	for (tries = 0; tries < 256; tries++) {
 		pthread_mutex_lock(&core->target_lock);
 		pool = (chi_pool_id){core->params.bdev_pool_major,
@@ -217,6 +378,11 @@ int cte__target_register(struct cte_core *core, const char *path,
 	         type == CHI_BDEV_RAM ? "ram" : "file",
 	         (unsigned long long)st.capacity, t->score,
 	         t->manual_score ? " (manual)" : " (measured)");
+	if (core->journal && !t->is_volatile) { /* a store open already */
+		rc = id_write(t);
+		if (rc)
+			CHI_WARN("cte", "%s", chi_error_last());
+	}
 	cte__ns_lock(core);
 	cte__meta_changed(core, CTE_META_TARGET, CTE_ID_NONE, CTE_ID_NONE);
 	cte__ns_unlock(core);

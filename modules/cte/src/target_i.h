@@ -11,6 +11,17 @@
 
 int cte__target_register(struct cte_core *core, const char *path,
                          chi_bdev_type type, uint64_t capacity, double score);
+/* The file a file target's path names (a directory gets a file in it). */
+void cte__target_file(const char *path, char *out, size_t size);
+/*
+ * Recovery, after replay and before the blocks are reserved: each file
+ * target against what the store remembers (image.c filled rec_capacity and
+ * rec_id): its data must fit its capacity, and a store that knows the
+ * target's identity must find it in the file.  Then writes the identity
+ * just past the capacity.  held[] from cte__state_held().
+ */
+int cte__target_check_replayed(struct cte_core *core,
+                               const struct cte_held *held);
 int cte__target_unregister(struct cte_core *core, const char *path);
 int cte__target_list(struct cte_core *core, cte_target_info **out,
                      size_t *out_n);

@@ -4,6 +4,7 @@
  * the same tree, ids, attributes, xattrs and contents; a process that dies
  * without shutting down keeps everything it fsync'ed.
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -515,6 +516,71 @@ static void test_write_keep_times(void **state)
 	cte_test_rm_dir(d);
 }
 
+/* A store remembers each file target's capacity and identity: a capacity
+ * below what the target holds is refused, naming the target, its used
+ * bytes and the requested size; a larger one is fine; a target file
+ * replaced by another of the same size is refused, naming the file. */
+static void test_capacity_identity(void **state)
+{
+	struct cte_params p;
+	cte_client c;
+	cte_id tag, f;
+	unsigned char *buf = malloc(8 * MIB);
+	char d[300], file[400], saved[400], msg[1024];
+	struct stat sb;
+	int fd;
+
+	(void)state;
+	snprintf(d, sizeof(d), "%s/cap", dirs[1]);
+	assert_int_equal(mkdir(d, 0700), 0);
+	snprintf(file, sizeof(file), "%s/store.bdev", d);
+	snprintf(saved, sizeof(saved), "%s/saved.bdev", d);
+	params_for(&p, d);
+	assert_int_equal(cte_test_runtime_start(2), 0);
+	assert_int_equal(cte_test_pool(&c, "cap", 7, &p, NULL), 0);
+	assert_int_equal(cte_tag_get_or_create(&c, "/c", &tag), 0);
+	fill(buf, 8 * MIB, 7);
+	assert_int_equal(cte_put_blob(&c, tag, "f", 0, buf, 8 * MIB, 0.1, &f),
+	                 0);
+	assert_int_equal(chi_pool_destroy(c.pool_id), 0);
+	/* the identity block sits just past the capacity */
+	assert_int_equal(stat(file, &sb), 0);
+	assert_int_equal(sb.st_size, 32 * MIB + 4096);
+
+	p.targets[1].capacity = 4 * MIB; /* below the 8 MiB it holds */
+	assert_int_equal(cte_test_pool(&c, "cap", 7, &p, NULL), -ENOSPC);
+	snprintf(msg, sizeof(msg), "%s", chi_error_last());
+	assert_non_null(strstr(msg, file));
+	assert_non_null(strstr(msg, "holds 8388608 bytes"));
+	assert_non_null(strstr(msg, "capacity_limit is 4194304 bytes"));
+
+	p.targets[1].capacity = 48 * MIB; /* growing is fine */
+	assert_int_equal(cte_test_pool(&c, "cap", 7, &p, NULL), 0);
+	check_content(&c, f, 8 * MIB, 7);
+	assert_int_equal(chi_pool_destroy(c.pool_id), 0);
+	assert_int_equal(stat(file, &sb), 0);
+	assert_int_equal(sb.st_size, 48 * MIB + 4096);
+
+	/* another file of the same size in its place */
+	assert_int_equal(rename(file, saved), 0);
+	fd = open(file, O_RDWR | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, sb.st_size), 0);
+	close(fd);
+	assert_int_equal(cte_test_pool(&c, "cap", 7, &p, NULL), -EUCLEAN);
+	snprintf(msg, sizeof(msg), "%s", chi_error_last());
+	assert_non_null(strstr(msg, file));
+	assert_non_null(strstr(msg, "identity"));
+	/* the store's own file back */
+	assert_int_equal(rename(saved, file), 0);
+	assert_int_equal(cte_test_pool(&c, "cap", 7, &p, NULL), 0);
+	check_content(&c, f, 8 * MIB, 7);
+	assert_int_equal(chi_pool_destroy(c.pool_id), 0);
+	chi_finalize();
+	cte_test_rm_dir(d);
+	free(buf);
+}
+
 /* Only volatile targets: no journal, even with metadata_log_path set (it
  * would bring back names over lost data). */
 static void test_volatile_only_no_journal(void **state)
@@ -553,6 +619,7 @@ int main(void)
 	    cmocka_unit_test(test_space_after_delete),
 	    cmocka_unit_test(test_write_keep_times),
 	    cmocka_unit_test(test_volatile_only_no_journal),
+	    cmocka_unit_test(test_capacity_identity),
 	};
 	const char *base = getenv("TMPDIR");
 	int rc;

@@ -240,6 +240,62 @@ static void test_checkpoint_and_journal(void **state)
 }
 
 /* A map too large for one record is written as several range records. */
+/* TARGETS images: one carries each target's capacity and identity onto
+ * the same-named target of the next run; one of a store written before
+ * them (names only) still maps the slots and remembers nothing. */
+static void test_targets_capacity(void **state)
+{
+	struct cte_core *a = new_core("/file/x", "/file/y");
+	struct cte_core *b = new_core("/file/y", "/file/x"); /* swapped */
+	uint32_t slots[CTE_MAX_TARGETS];
+	cte_jenc img = {0}, old = {0};
+	const uint8_t *body;
+	uint32_t len;
+
+	(void)state;
+	a->targets[0].capacity = 32 << 20;
+	a->targets[1].capacity = 64 << 20;
+	memset(a->targets[0].id, 0xa0, CTE_TARGET_ID_BYTES);
+	memset(a->targets[1].id, 0xa1, CTE_TARGET_ID_BYTES);
+	assert_int_equal(cte__targets_image(a, &img), 0);
+	/* [kind][u32 len][body] */
+	body = img.data + 5;
+	len = (uint32_t)(img.len - 5);
+	assert_int_equal(img.data[0], CTE_IMG_KIND_TARGETS);
+	assert_int_equal(
+	    cte__image_apply(b, CTE_IMG_KIND_TARGETS, body, len, slots), 0);
+	assert_int_equal(slots[0], 1);
+	assert_int_equal(slots[1], 0);
+	assert_int_equal(b->targets[1].rec_capacity, 32 << 20);
+	assert_int_equal(b->targets[0].rec_capacity, 64 << 20);
+	assert_int_equal(b->targets[1].rec_id[0], 0xa0);
+	assert_int_equal(b->targets[0].rec_id[0], 0xa1);
+
+	/* the old layout: u32 n, n x (u32 slot, u16 length, name) */
+	cte__jenc_put_u32(&old, 2);
+	cte__jenc_put_u32(&old, 0);
+	cte__jenc_put_u16(&old, 7);
+	cte__jenc_put_bytes(&old, "/file/x", 7);
+	cte__jenc_put_u32(&old, 1);
+	cte__jenc_put_u16(&old, 7);
+	cte__jenc_put_bytes(&old, "/file/y", 7);
+	assert_int_equal(
+	    cte__image_apply(b, CTE_IMG_KIND_TARGETS, old.data, old.len, slots),
+	    0);
+	assert_int_equal(slots[0], 1);
+	assert_int_equal(slots[1], 0);
+	assert_int_equal(b->targets[0].rec_capacity, 0);
+	assert_int_equal(b->targets[1].rec_capacity, 0);
+	/* a truncated capacity section is malformed */
+	assert_int_equal(
+	    cte__image_apply(b, CTE_IMG_KIND_TARGETS, body, len - 1, slots),
+	    -EBADMSG);
+	cte__jenc_destroy(&img);
+	cte__jenc_destroy(&old);
+	cte__core_free(a);
+	cte__core_free(b);
+}
+
 static void test_huge_map(void **state)
 {
 	struct cte_core *a = new_core("ram::x", "/file/y");
@@ -633,6 +689,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_checkpoint_and_journal),
+	    cmocka_unit_test(test_targets_capacity),
 	    cmocka_unit_test(test_fsck_decoder),
 	    cmocka_unit_test(test_fsck_clean),
 	    cmocka_unit_test(test_fsck_detached_tag),
