@@ -17,7 +17,9 @@
  * Threads: the journal's flusher thread (group commit; pre_sync fdatasyncs
  * the file targets through our own descriptors, so no runtime task is
  * involved; on_durable only advances durable_seq) and its checkpointer
- * thread (snapshot = cte__state_save, a consistent moment under quiesce).
+ * thread (snapshot = cte__durable_snapshot: cte__state_save, a consistent
+ * moment under quiesce and ns_lock that also fixes the sequence the
+ * checkpoint covers, so replay starts exactly after the snapshot).
  * Data before metadata: data is written before the record that maps it is
  * appended, and pre_sync makes it stable before the record is.  Blocks
  * that stop being mapped are freed only once the record unmapping them is
@@ -198,7 +200,8 @@ int cte__durable_wait(struct cte_core *core)
 /* ------------------------------------------------------------------ */
 /* checkpoints and replay                                               */
 
-static int snapshot(cte_journal_ckpt *w, uint64_t covered_seq, void *arg)
+int cte__durable_snapshot(cte_journal_ckpt *w, uint64_t covered_seq,
+                          void *arg)
 {
 	struct cte_core *core = arg;
 	cte_jenc buf;
@@ -209,7 +212,7 @@ static int snapshot(cte_journal_ckpt *w, uint64_t covered_seq, void *arg)
 	int rc;
 
 	cte__jenc_init(&buf);
-	rc = cte__state_save(core, &buf);
+	rc = cte__state_save(core, &buf, w);
 	cte__jdec_init(&d, buf.data, buf.len);
 	while (!rc && cte__jdec_left(&d) >= 5) {
 		cte__jdec_get_u8(&d, &kind);
@@ -217,7 +220,8 @@ static int snapshot(cte_journal_ckpt *w, uint64_t covered_seq, void *arg)
 			break;
 		rc = cte__journal_ckpt_put(w, kind, body, len);
 	}
-	CHI_DEBUG("cte", "checkpoint covering record %llu: %zu bytes (%d)",
+	CHI_DEBUG("cte", "checkpoint (log rotated at record %llu): %zu "
+	                 "bytes (%d)",
 	          (unsigned long long)covered_seq, buf.len, rc);
 	cte__jenc_destroy(&buf);
 	return rc;
@@ -240,6 +244,14 @@ static int replay_record(void *arg, uint8_t type, uint64_t seq,
 		              "apply it (%s)",
 		              (unsigned long long)seq, strerror(-rc));
 	return rc;
+}
+
+void cte__durable_attach(struct cte_core *core)
+{
+	core->meta_hook = hook;
+	core->meta_hook_arg = core;
+	core->commit_hook = commit;
+	core->sync_hook = cte__durable_wait;
 }
 
 /* The journal directory: metadata_log_path, else beside the first file
@@ -381,7 +393,7 @@ int cte__durable_open(struct cte_core *core)
 	opts.pre_sync = pre_sync;
 	opts.on_durable = on_durable;
 	opts.hook_arg = core;
-	opts.snapshot = snapshot;
+	opts.snapshot = cte__durable_snapshot;
 	opts.checkpoint_bytes = core->params.checkpoint_log_size;
 	opts.checkpoint_period_ms = core->params.checkpoint_period_ms;
 	rc = cte__journal_open(&core->journal, dir, &opts);
@@ -390,12 +402,10 @@ int cte__durable_open(struct cte_core *core)
 	atomic_store(&core->last_seq, report.last_seq > report.checkpoint_seq
 	                                  ? report.last_seq
 	                                  : report.checkpoint_seq);
-	core->meta_hook = hook;
-	core->meta_hook_arg = core;
-	core->commit_hook = commit;
-	core->sync_hook = cte__durable_wait;
+	cte__durable_attach(core);
 	/* the replayed state becomes the new base; the log restarts small */
-	rc = cte__journal_checkpoint(core->journal, snapshot, core);
+	rc = cte__journal_checkpoint(core->journal, cte__durable_snapshot,
+	                             core);
 out:
 	if (rc) {
 		if (core->journal)
@@ -419,7 +429,8 @@ void cte__durable_close(struct cte_core *core)
 	rc = cte__sync_all(core);
 	if (rc)
 		CHI_WARN("cte", "at shutdown: %s", chi_error_last());
-	rc = cte__journal_checkpoint(core->journal, snapshot, core);
+	rc = cte__journal_checkpoint(core->journal, cte__durable_snapshot,
+	                             core);
 	if (rc)
 		CHI_WARN("cte", "final checkpoint: %s", strerror(-rc));
 	pthread_mutex_lock(&core->ns_lock);

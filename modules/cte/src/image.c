@@ -29,8 +29,10 @@
  * DESIGN
  * No thread of its own.  The image functions run under ns_lock (the
  * journal's meta_hook calls them there); cte__state_save takes quiesce
- * exclusively, then the target table's lock and ns_lock, so a checkpoint
- * is one consistent moment that no extent-map change straddles.  Replay
+ * exclusively, then ns_lock (and the target table's lock inside it), so
+ * a checkpoint is one consistent moment that no extent-map change
+ * straddles, and fixes the checkpoint's covered sequence at that moment
+ * (cte__journal_ckpt_cut): the snapshot is exactly the records up to it.  Replay
  * (cte__state_load, cte__image_apply and the after-replay functions)
  * runs before any method: it takes ns_lock for the structures' sake and
  * releases it without a commit, since nothing is journaled yet.
@@ -317,14 +319,22 @@ static int image_blobs(struct cte_core *core, cte_jenc *out)
 	return rc;
 }
 
-int cte__state_save(struct cte_core *core, cte_jenc *out)
+/* One moment: every record is appended under ns_lock (the section's
+ * commit), and quiesce holds off any extent-map change in flight, so with
+ * `cut` the checkpoint covers exactly the records appended so far. */
+int cte__state_save(struct cte_core *core, cte_jenc *out,
+                    cte_journal_ckpt *cut)
 {
+	uint64_t seq;
 	size_t at;
-	int rc;
+	int rc = 0;
 
 	chi_corwlock_wrlock(&core->quiesce);
-	rc = cte__targets_image(core, out);
 	cte__ns_lock(core);
+	if (cut)
+		rc = cte__journal_ckpt_cut(cut, &seq);
+	if (!rc)
+		rc = cte__targets_image(core, out);
 	if (!rc) {
 		at = rec_begin(out, IMG_NEXT_ID);
 		cte__jenc_put_u64(out, core->next_id);

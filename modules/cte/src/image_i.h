@@ -31,9 +31,12 @@ int cte__targets_image(struct cte_core *core, cte_jenc *out);
  * A full checkpoint: targets, next id, every tag (parents first) and every
  * blob with its extents.  Takes quiesce (exclusive) and ns_lock, so it is
  * one consistent moment; call it from a task or a plain thread holding no
- * CTE lock.
+ * CTE lock.  With `cut` (the checkpoint being written), it fixes that
+ * checkpoint's covered sequence at the same moment
+ * (cte__journal_ckpt_cut), so the image is exactly the records up to it.
  */
-int cte__state_save(struct cte_core *core, cte_jenc *out);
+int cte__state_save(struct cte_core *core, cte_jenc *out,
+                    cte_journal_ckpt *cut);
 /*
  * Apply records (a checkpoint, then journal records): each image is an
  * upsert.  slot_map[CTE_MAX_TARGETS] is filled by the targets record and

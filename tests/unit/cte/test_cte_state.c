@@ -154,7 +154,7 @@ static void test_checkpoint_and_journal(void **state)
 	}
 	cte__blob_put(a, blob);
 
-	assert_int_equal(cte__state_save(a, &ckpt), 0);
+	assert_int_equal(cte__state_save(a, &ckpt, NULL), 0);
 	assert_int_equal(cte__state_load(b, ckpt.data, ckpt.len, slots), 0);
 	compare_dir(a, b, CTE_ROOT_ID);
 	assert_int_equal(cte__ns_getattr(b, orphan, NULL), 0); /* kept */
@@ -260,7 +260,7 @@ static void test_huge_map(void **state)
 	}
 	blob->size = 2 * n * 4096;
 	cte__blob_put(a, blob);
-	assert_int_equal(cte__state_save(a, &ckpt), 0);
+	assert_int_equal(cte__state_save(a, &ckpt, NULL), 0);
 	assert_int_equal(cte__state_load(b, ckpt.data, ckpt.len, slots), 0);
 	assert_int_equal(cte__blob_get(b, f, &blob), 0);
 	assert_int_equal(blob->map.n, n);
@@ -308,7 +308,7 @@ static uint64_t fsck_of_ex(struct cte_core *core, const char *dir,
 	FILE *f = fmemopen(out, out_size, "w");
 
 	memset(&opts, 0, sizeof(opts));
-	assert_int_equal(cte__state_save(core, &img), 0);
+	assert_int_equal(cte__state_save(core, &img, NULL), 0);
 	assert_int_equal(cte__journal_open(&j, dir, &opts), 0);
 	append_records(j, &img);
 	if (extra)
@@ -629,6 +629,130 @@ static void test_fsck_indexes(void **state)
 	cte__core_free(a);
 }
 
+/* ------------------------------------------------------------------ */
+/* A checkpoint taken while the namespace changes                       */
+
+/* Namespace changes made inside cte__journal_checkpoint, after its
+ * rotation and before the snapshot reads the state: records landing in
+ * that window, as the checkpointer thread allows on a live store. */
+enum window_ops { WINDOW_UNLINK_RMDIR, WINDOW_RENAME_DIRS };
+static enum window_ops window_ops;
+
+static int window_snapshot(cte_journal_ckpt *w, uint64_t seq, void *arg)
+{
+	struct cte_core *core = arg;
+	cte_attr a;
+	cte_id d, x;
+
+	if (window_ops == WINDOW_UNLINK_RMDIR) {
+		/* create d/f, unlink d/f, rmdir d */
+		assert_int_equal(cte__ns_lookup(core, CTE_ROOT_ID, "d", &a),
+		                 0);
+		d = a.id;
+		mk(core, d, "f", S_IFREG | 0644, NULL);
+		assert_int_equal(
+		    cte__ns_unlink(core, d, "f", false, true, NULL), 0);
+		assert_int_equal(
+		    cte__ns_unlink(core, CTE_ROOT_ID, "d", true, true, NULL),
+		    0);
+	} else {
+		/* b into a and back, then a into b: a is now below b */
+		assert_int_equal(cte__ns_lookup(core, CTE_ROOT_ID, "a", &a),
+		                 0);
+		x = a.id;
+		assert_int_equal(cte__ns_rename(core, CTE_ROOT_ID, "b", x, "b",
+		                                0, true, NULL),
+		                 0);
+		assert_int_equal(cte__ns_rename(core, x, "b", CTE_ROOT_ID, "b",
+		                                0, true, NULL),
+		                 0);
+		assert_int_equal(cte__ns_lookup(core, CTE_ROOT_ID, "b", &a),
+		                 0);
+		assert_int_equal(cte__ns_rename(core, CTE_ROOT_ID, "a", a.id,
+		                                "a", 0, true, NULL),
+		                 0);
+	}
+	return cte__durable_snapshot(w, seq, core);
+}
+
+struct replay_into {
+	struct cte_core *core;
+	uint32_t slots[CTE_MAX_TARGETS];
+};
+
+static int replay_apply(void *arg, uint8_t type, uint64_t seq,
+                        const void *payload, uint32_t len)
+{
+	struct replay_into *r = arg;
+
+	(void)seq;
+	return cte__image_apply(r->core, type, payload, len, r->slots);
+}
+
+/* Journal core a into a fresh directory, checkpoint with `ops` in the
+ * window, change a little more, close the journal without a final
+ * checkpoint (a crash after the log was flushed), replay into a fresh
+ * core: it loads, and holds a's tree. */
+static void checkpoint_window(enum window_ops ops)
+{
+	struct cte_core *a = new_core("ram::x", "/file/y");
+	struct replay_into r = {.core = new_core("ram::x", "/file/y")};
+	char dir[] = "/tmp/cte-window-XXXXXX", cmd[64];
+	cte_journal_opts opts;
+	cte_id d;
+
+	assert_non_null(mkdtemp(dir));
+	memset(&opts, 0, sizeof(opts));
+	assert_int_equal(cte__journal_open(&a->journal, dir, &opts), 0);
+	cte__durable_attach(a);
+	if (ops == WINDOW_UNLINK_RMDIR) {
+		d = mk(a, CTE_ROOT_ID, "d", S_IFDIR | 0755, NULL);
+		mk(a, d, "keep", S_IFREG | 0644, NULL);
+		assert_int_equal(
+		    cte__ns_unlink(a, d, "keep", false, true, NULL), 0);
+	} else {
+		mk(a, CTE_ROOT_ID, "a", S_IFDIR | 0755, NULL);
+		mk(a, CTE_ROOT_ID, "b", S_IFDIR | 0755, NULL);
+	}
+	window_ops = ops;
+	assert_int_equal(
+	    cte__journal_checkpoint(a->journal, window_snapshot, a), 0);
+	d = mk(a, CTE_ROOT_ID, "after", S_IFDIR | 0755, NULL);
+	mk(a, d, "g", S_IFREG | 0644, NULL);
+	pthread_mutex_lock(&a->ns_lock);
+	a->meta_hook = NULL;
+	a->commit_hook = NULL;
+	a->sync_hook = NULL;
+	pthread_mutex_unlock(&a->ns_lock);
+	assert_int_equal(cte__journal_close(a->journal), 0);
+	a->journal = NULL;
+
+	for (size_t i = 0; i < CTE_MAX_TARGETS; i++)
+		r.slots[i] = UINT32_MAX;
+	assert_int_equal(cte__journal_replay(dir, CTE_JOURNAL_REPAIR,
+	                                     replay_apply, replay_apply, &r,
+	                                     NULL),
+	                 0);
+	compare_dir(a, r.core, CTE_ROOT_ID);
+	compare_dir(r.core, a, CTE_ROOT_ID);
+	cte__core_free(r.core);
+	cte__core_free(a);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void test_checkpoint_window_rmdir(void **state)
+{
+	(void)state;
+	checkpoint_window(WINDOW_UNLINK_RMDIR);
+}
+
+static void test_checkpoint_window_rename_dirs(void **state)
+{
+	(void)state;
+	checkpoint_window(WINDOW_RENAME_DIRS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -641,6 +765,8 @@ int main(void)
 	    cmocka_unit_test(test_fsck_past_target_end),
 	    cmocka_unit_test(test_fsck_indexes),
 	    cmocka_unit_test(test_huge_map),
+	    cmocka_unit_test(test_checkpoint_window_rmdir),
+	    cmocka_unit_test(test_checkpoint_window_rename_dirs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
