@@ -229,15 +229,40 @@ int cte__durable_snapshot(cte_journal_ckpt *w, uint64_t covered_seq,
 
 struct replay_ctx {
 	struct cte_core *core;
+	const cte_journal_report *report; /* its checkpoint fields */
+	uint64_t older;                   /* log records skipped as older */
 	uint32_t slot_map[CTE_MAX_TARGETS];
 };
 
+/*
+ * Replay over a later state.  A checkpoint written before the cut
+ * (report->checkpoint_cut false) fixed its sequence at the rotation and
+ * read the state afterwards, so it may already hold the effect of log
+ * records after its sequence, and those are replayed over it.  An image
+ * that then names its object under a tag that is gone, or puts a tag
+ * below its own descendant (CTE_IMG_OLDER), is older than the state:
+ * the tag was removed, or the tags rearranged, by a later record whose
+ * effect the checkpoint holds, and the object had left that place before
+ * (a tag is removed empty; a rename never closes a cycle), by a later
+ * record too.  Skipping it keeps the object's newer state; the records
+ * after it in the log bring the state up to date as usual.  Over an exact
+ * cut, over another record of the checkpoint, such an image is a bug or
+ * damage and the start fails, as any record that does not apply.
+ */
 static int replay_record(void *arg, uint8_t type, uint64_t seq,
                          const void *payload, uint32_t len)
 {
 	struct replay_ctx *ctx = arg;
+	const cte_journal_report *rep = ctx->report;
 	int rc = cte__image_apply(ctx->core, type, payload, len, ctx->slot_map);
 
+	if (rc == CTE_IMG_OLDER && rep->checkpoint_valid &&
+	    !rep->checkpoint_cut && seq > rep->checkpoint_seq) {
+		ctx->older++;
+		return 0;
+	}
+	if (rc == CTE_IMG_OLDER)
+		rc = -EBADMSG;
 	if (rc)
 		chi_error_set(rc,
 		              "cte: metadata journal record %llu: cannot "
@@ -346,6 +371,7 @@ int cte__durable_open(struct cte_core *core)
 	if (!ctx)
 		return -ENOMEM;
 	ctx->core = core;
+	ctx->report = &report;
 	for (size_t i = 0; i < CTE_MAX_TARGETS; i++)
 		ctx->slot_map[i] = UINT32_MAX;
 	/* A previous process may still be finishing its shutdown (umount
@@ -364,6 +390,13 @@ int cte__durable_open(struct cte_core *core)
 	}
 	if (rc)
 		goto out;
+	if (ctx->older)
+		CHI_WARN("cte",
+		         "%s: %llu journal records older than the state of "
+		         "the checkpoint before them were skipped (a "
+		         "checkpoint of an earlier version already holds "
+		         "their later changes)",
+		         dir, (unsigned long long)ctx->older);
 	cte__state_drop_orphans(core);
 	cte__state_count_dropped(core);
 	rc = cte__state_reserve(core);

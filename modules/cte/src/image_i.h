@@ -47,7 +47,15 @@ int cte__state_save(struct cte_core *core, cte_jenc *out,
  */
 int cte__state_load(struct cte_core *core, const void *buf, size_t len,
                     uint32_t *slot_map);
-/* Apply one record (kind byte and body, as journal records carry them). */
+/*
+ * Apply one record (kind byte and body, as journal records carry them).
+ * CTE_IMG_OLDER, changing nothing, for an image of a moment older than
+ * the state (it names its object under a tag that is gone, or puts a tag
+ * below its own descendant): possible only over a checkpoint that holds
+ * effects of records after its sequence (JOURNAL.md part 3, "Replay over
+ * a later state"); the caller decides whether that may be skipped.
+ */
+#define CTE_IMG_OLDER 1
 int cte__image_apply(struct cte_core *core, uint8_t kind, const void *body,
                      size_t len, uint32_t *slot_map);
 /* Replay end: destroy blobs left without names (orphans). */

@@ -60,6 +60,13 @@
 #define CKPT_HDR       16u         /* magic, version, covered seq */
 #define CKPT_TRAILER   24u         /* magic, records u64, body u64, crc */
 #define CKPT_BUF       (256u << 10)
+/* Header versions: 1, the covered sequence is the rotation's S and the
+ * snapshot may already hold effects of later records (the fuzzy
+ * protocol, and every checkpoint before the cut existed); 2, it is a cut
+ * (cte__journal_ckpt_cut): the snapshot is exactly the records up to it.
+ * The layout is the same; both load. */
+#define CKPT_VERSION_FUZZY 1u
+#define CKPT_VERSION_CUT   2u
 
 /* ------------------------------------------------------------------ */
 /* Checkpoint files                                                     */
@@ -67,6 +74,7 @@
 struct cte_journal_ckpt {
 	cte_journal *j;
 	uint64_t covered; /* the header's sequence: S, or the cut */
+	bool cut;         /* covered is a cut (header version 2) */
 	bool started;     /* header written: the cut is fixed */
 	int fd;
 	uint8_t *buf;
@@ -113,7 +121,8 @@ static void ckpt_start(cte_journal_ckpt *w)
 		return;
 	w->started = true;
 	cte__le_store32(hdr, CKPT_MAGIC);
-	cte__le_store32(hdr + 4, CTE_JOURNAL_FORMAT_VERSION);
+	cte__le_store32(hdr + 4,
+	                w->cut ? CKPT_VERSION_CUT : CKPT_VERSION_FUZZY);
 	cte__le_store64(hdr + 8, w->covered);
 	ckpt_raw(w, hdr, sizeof(hdr));
 }
@@ -127,6 +136,7 @@ int cte__journal_ckpt_cut(cte_journal_ckpt *w, uint64_t *out_seq)
 	pthread_mutex_lock(&w->j->lock);
 	w->covered = w->j->next_seq - 1;
 	pthread_mutex_unlock(&w->j->lock);
+	w->cut = true;
 	*out_seq = w->covered;
 	return 0;
 }
@@ -266,7 +276,8 @@ int cte__jnl_ckpt_load(int dir_fd, const char *dir, cte_journal_record_fn cb,
 		why = "bad magic";
 		goto out;
 	}
-	if (cte__le_load32(map + 4) != CTE_JOURNAL_FORMAT_VERSION) {
+	uint32_t version = cte__le_load32(map + 4);
+	if (version != CKPT_VERSION_FUZZY && version != CKPT_VERSION_CUT) {
 		why = "unknown format version";
 		goto out;
 	}
@@ -280,6 +291,8 @@ int cte__jnl_ckpt_load(int dir_fd, const char *dir, cte_journal_record_fn cb,
 		goto out;
 	}
 	uint64_t covered = cte__le_load64(map + 8);
+	if (rep)
+		rep->checkpoint_cut = version == CKPT_VERSION_CUT;
 	/* Parse everything before delivering anything. */
 	for (int pass = 0; pass < 2; pass++) {
 		size_t off = CKPT_HDR, end = size - CKPT_TRAILER;

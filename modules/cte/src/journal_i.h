@@ -251,6 +251,11 @@ typedef int (*cte_journal_record_fn)(void *arg, uint8_t type, uint64_t seq,
 typedef struct cte_journal_report {
 	bool checkpoint_present;
 	bool checkpoint_valid;
+	/* The checkpoint covers a cut (cte__journal_ckpt_cut): no effect of
+	 * a record after checkpoint_seq is in it.  False: it may hold some
+	 * (fuzzy; every checkpoint written before the cut existed).  Set
+	 * before any record is delivered. */
+	bool checkpoint_cut;
 	uint64_t checkpoint_seq;
 	uint64_t checkpoint_records;
 	uint64_t checkpoint_bytes;

@@ -637,6 +637,28 @@ static void test_fsck_indexes(void **state)
  * that window, as the checkpointer thread allows on a live store. */
 enum window_ops { WINDOW_UNLINK_RMDIR, WINDOW_RENAME_DIRS };
 static enum window_ops window_ops;
+static bool window_legacy; /* write the checkpoint as before the cut */
+
+/* A checkpoint as versions before the cut wrote it: covering the
+ * rotation's sequence, with the state read afterwards. */
+static int legacy_snapshot(cte_journal_ckpt *w, struct cte_core *core)
+{
+	cte_jenc img = {0};
+	cte_jdec d;
+	const void *body;
+	uint32_t len;
+	uint8_t kind;
+	int rc = cte__state_save(core, &img, NULL);
+
+	cte__jdec_init(&d, img.data, img.len);
+	while (!rc && cte__jdec_left(&d) >= 5) {
+		cte__jdec_get_u8(&d, &kind);
+		cte__jdec_get_blob(&d, &body, &len);
+		rc = cte__journal_ckpt_put(w, kind, body, len);
+	}
+	cte__jenc_destroy(&img);
+	return rc;
+}
 
 static int window_snapshot(cte_journal_ckpt *w, uint64_t seq, void *arg)
 {
@@ -672,11 +694,14 @@ static int window_snapshot(cte_journal_ckpt *w, uint64_t seq, void *arg)
 		                                "a", 0, true, NULL),
 		                 0);
 	}
+	if (window_legacy)
+		return legacy_snapshot(w, core);
 	return cte__durable_snapshot(w, seq, core);
 }
 
 struct replay_into {
 	struct cte_core *core;
+	uint64_t older; /* records the core found older than its state */
 	uint32_t slots[CTE_MAX_TARGETS];
 };
 
@@ -684,16 +709,42 @@ static int replay_apply(void *arg, uint8_t type, uint64_t seq,
                         const void *payload, uint32_t len)
 {
 	struct replay_into *r = arg;
+	int rc = cte__image_apply(r->core, type, payload, len, r->slots);
 
 	(void)seq;
-	return cte__image_apply(r->core, type, payload, len, r->slots);
+	if (rc == CTE_IMG_OLDER) {
+		r->older++;
+		rc = 0;
+	}
+	return rc;
+}
+
+/* Start a core on dir as the module does (cte__durable_open: replay with
+ * repair, orphans dropped, a checkpoint) and check it holds a's tree;
+ * then again, on the checkpoint that start wrote. */
+static void durable_start_over(const char *dir, struct cte_core *a)
+{
+	for (int round = 0; round < 2; round++) {
+		struct cte_core *c = new_core("ram::x", "/file/y");
+
+		c->targets[0].is_volatile = true;
+		c->params.metadata_journal = 1;
+		snprintf(c->params.metadata_log_path,
+		         sizeof(c->params.metadata_log_path), "%s", dir);
+		assert_int_equal(cte__durable_open(c), 0);
+		assert_non_null(c->journal);
+		compare_dir(a, c, CTE_ROOT_ID);
+		compare_dir(c, a, CTE_ROOT_ID);
+		cte__durable_close(c);
+		cte__core_free(c);
+	}
 }
 
 /* Journal core a into a fresh directory, checkpoint with `ops` in the
  * window, change a little more, close the journal without a final
  * checkpoint (a crash after the log was flushed), replay into a fresh
  * core: it loads, and holds a's tree. */
-static void checkpoint_window(enum window_ops ops)
+static void checkpoint_window(enum window_ops ops, bool legacy)
 {
 	struct cte_core *a = new_core("ram::x", "/file/y");
 	struct replay_into r = {.core = new_core("ram::x", "/file/y")};
@@ -715,6 +766,7 @@ static void checkpoint_window(enum window_ops ops)
 		mk(a, CTE_ROOT_ID, "b", S_IFDIR | 0755, NULL);
 	}
 	window_ops = ops;
+	window_legacy = legacy;
 	assert_int_equal(
 	    cte__journal_checkpoint(a->journal, window_snapshot, a), 0);
 	d = mk(a, CTE_ROOT_ID, "after", S_IFDIR | 0755, NULL);
@@ -733,9 +785,13 @@ static void checkpoint_window(enum window_ops ops)
 	                                     replay_apply, replay_apply, &r,
 	                                     NULL),
 	                 0);
+	assert_int_equal(r.older, legacy ? 1 : 0);
 	compare_dir(a, r.core, CTE_ROOT_ID);
 	compare_dir(r.core, a, CTE_ROOT_ID);
 	cte__core_free(r.core);
+	/* and through the module's own start: replay, orphans, checkpoint */
+	if (legacy)
+		durable_start_over(dir, a);
 	cte__core_free(a);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	assert_int_equal(system(cmd), 0);
@@ -744,13 +800,27 @@ static void checkpoint_window(enum window_ops ops)
 static void test_checkpoint_window_rmdir(void **state)
 {
 	(void)state;
-	checkpoint_window(WINDOW_UNLINK_RMDIR);
+	checkpoint_window(WINDOW_UNLINK_RMDIR, false);
 }
 
 static void test_checkpoint_window_rename_dirs(void **state)
 {
 	(void)state;
-	checkpoint_window(WINDOW_RENAME_DIRS);
+	checkpoint_window(WINDOW_RENAME_DIRS, false);
+}
+
+/* Stores written before the cut: their checkpoints already hold the
+ * window's records, which replay skips as older. */
+static void test_legacy_checkpoint_window_rmdir(void **state)
+{
+	(void)state;
+	checkpoint_window(WINDOW_UNLINK_RMDIR, true);
+}
+
+static void test_legacy_checkpoint_window_rename_dirs(void **state)
+{
+	(void)state;
+	checkpoint_window(WINDOW_RENAME_DIRS, true);
 }
 
 int main(void)
@@ -767,6 +837,8 @@ int main(void)
 	    cmocka_unit_test(test_huge_map),
 	    cmocka_unit_test(test_checkpoint_window_rmdir),
 	    cmocka_unit_test(test_checkpoint_window_rename_dirs),
+	    cmocka_unit_test(test_legacy_checkpoint_window_rmdir),
+	    cmocka_unit_test(test_legacy_checkpoint_window_rename_dirs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

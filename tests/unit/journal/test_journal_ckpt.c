@@ -348,6 +348,7 @@ static void test_checkpoint_cut(void **state)
 	                 0);
 	assert_int_equal(r.snap_seq, 15);
 	assert_int_equal(rep.checkpoint_seq, 15);
+	assert_true(rep.checkpoint_cut); /* header version 2 */
 	assert_int_equal(c->n, 5);
 	for (size_t i = 0; i < c->n; i++) {
 		assert_int_equal(c->v[i].id, 16 + i);
