@@ -7,8 +7,9 @@
  *   crash_worker mark MARKERS REL SRC
  *
  * run: random operations on MNT (create, write, append, truncate, rename,
- * unlink, mkdir, setxattr) until an operation fails (the daemon was
- * killed) or a few thousand operations are done.  Files are "open" (being
+ * unlink, mkdir, setxattr, and unsealed directory churn: mkdir, create,
+ * unlink, rmdir, directories renamed into each other) until an operation
+ * fails (the daemon was killed) or a few thousand operations are done.  Files are "open" (being
  * changed) until the worker *seals* one: fsync of the file, fsync of its
  * parent directory, then a line in MARKERS (outside the mount, fsync'ed):
  *
@@ -291,6 +292,44 @@ static int op_mkdir(void)
 	return 0;
 }
 
+/* Namespace churn, never sealed (no markers: a crash may keep any of it,
+ * verify only walks it): a directory made, a file created in it and
+ * unlinked, the directory removed; or two directories renamed into each
+ * other in turn, so that after a checkpoint whose snapshot came later,
+ * older images would put a directory below its own descendant. */
+static int op_churn(void)
+{
+	char x[PATH_MAX], y[PATH_MAX], a[PATH_MAX], b[PATH_MAX], rel[REL_MAX];
+	unsigned n = name_seq++;
+	int fd;
+
+	snprintf(rel, sizeof(rel), "r%u_ca%u", round_no, n);
+	full(rel, x);
+	snprintf(rel, sizeof(rel), "r%u_cb%u", round_no, n);
+	full(rel, y);
+	if (mkdir(x, 0755))
+		return -1;
+	if (below(2)) {
+		snprintf(rel, sizeof(rel), "r%u_ca%u/f", round_no, n);
+		full(rel, a);
+		fd = open(a, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd < 0 || close(fd) || unlink(a) || rmdir(x))
+			return -1;
+		return 0;
+	}
+	snprintf(rel, sizeof(rel), "r%u_ca%u/r%u_cb%u", round_no, n, round_no,
+	         n);
+	full(rel, a); /* x/y */
+	snprintf(rel, sizeof(rel), "r%u_cb%u/r%u_ca%u", round_no, n, round_no,
+	         n);
+	full(rel, b); /* y/x */
+	if (mkdir(y, 0755) || rename(y, a) || rename(a, y) || rename(x, b))
+		return -1;
+	if (below(2) && (rmdir(b) || rmdir(y)))
+		return -1;
+	return 0;
+}
+
 static int op_seal(int i)
 {
 	struct ofile *f = &open_files[i];
@@ -342,6 +381,8 @@ static int run(int argc, char **argv)
 
 		if (r < 5)
 			rc = op_mkdir();
+		else if (r < 10)
+			rc = op_churn();
 		else if (r < 25 || i < 0)
 			rc = op_create();
 		else if (r < 40)
