@@ -200,8 +200,7 @@ int cte__durable_wait(struct cte_core *core)
 /* ------------------------------------------------------------------ */
 /* checkpoints and replay                                               */
 
-int cte__durable_snapshot(cte_journal_ckpt *w, uint64_t covered_seq,
-                          void *arg)
+int cte__durable_snapshot(cte_journal_ckpt *w, uint64_t covered_seq, void *arg)
 {
 	struct cte_core *core = arg;
 	cte_jenc buf;
@@ -220,8 +219,9 @@ int cte__durable_snapshot(cte_journal_ckpt *w, uint64_t covered_seq,
 			break;
 		rc = cte__journal_ckpt_put(w, kind, body, len);
 	}
-	CHI_DEBUG("cte", "checkpoint (log rotated at record %llu): %zu "
-	                 "bytes (%d)",
+	CHI_DEBUG("cte",
+	          "checkpoint (log rotated at record %llu): %zu "
+	          "bytes (%d)",
 	          (unsigned long long)covered_seq, buf.len, rc);
 	cte__jenc_destroy(&buf);
 	return rc;
@@ -437,8 +437,8 @@ int cte__durable_open(struct cte_core *core)
 	                                  : report.checkpoint_seq);
 	cte__durable_attach(core);
 	/* the replayed state becomes the new base; the log restarts small */
-	rc = cte__journal_checkpoint(core->journal, cte__durable_snapshot,
-	                             core);
+	rc =
+	    cte__journal_checkpoint(core->journal, cte__durable_snapshot, core);
 out:
 	if (rc) {
 		if (core->journal)
@@ -462,8 +462,8 @@ void cte__durable_close(struct cte_core *core)
 	rc = cte__sync_all(core);
 	if (rc)
 		CHI_WARN("cte", "at shutdown: %s", chi_error_last());
-	rc = cte__journal_checkpoint(core->journal, cte__durable_snapshot,
-	                             core);
+	rc =
+	    cte__journal_checkpoint(core->journal, cte__durable_snapshot, core);
 	if (rc)
 		CHI_WARN("cte", "final checkpoint: %s", strerror(-rc));
 	pthread_mutex_lock(&core->ns_lock);

@@ -23,7 +23,6 @@ int cte__durable_wait(struct cte_core *core);
 void cte__durable_attach(struct cte_core *core);
 /* The journal's snapshot callback (arg = the core): the checkpoint's
  * records, cte__state_save's image. */
-int cte__durable_snapshot(cte_journal_ckpt *w, uint64_t covered_seq,
-                          void *arg);
+int cte__durable_snapshot(cte_journal_ckpt *w, uint64_t covered_seq, void *arg);
 
 #endif

@@ -34,8 +34,8 @@
  * exclusively, then ns_lock (and the target table's lock inside it), so
  * a checkpoint is one consistent moment that no extent-map change
  * straddles, and fixes the checkpoint's covered sequence at that moment
- * (cte__journal_ckpt_cut): the snapshot is exactly the records up to it.  Replay
- * (cte__state_load, cte__image_apply and the after-replay functions)
+ * (cte__journal_ckpt_cut): the snapshot is exactly the records up to it.
+ * Replay (cte__state_load, cte__image_apply and the after-replay functions)
  * runs before any method: it takes ns_lock for the structures' sake and
  * releases it without a commit, since nothing is journaled yet.
  */
@@ -324,8 +324,7 @@ static int image_blobs(struct cte_core *core, cte_jenc *out)
 /* One moment: every record is appended under ns_lock (the section's
  * commit), and quiesce holds off any extent-map change in flight, so with
  * `cut` the checkpoint covers exactly the records appended so far. */
-int cte__state_save(struct cte_core *core, cte_jenc *out,
-                    cte_journal_ckpt *cut)
+int cte__state_save(struct cte_core *core, cte_jenc *out, cte_journal_ckpt *cut)
 {
 	uint64_t seq;
 	size_t at;

@@ -668,8 +668,7 @@ static int window_snapshot(cte_journal_ckpt *w, uint64_t seq, void *arg)
 
 	if (window_ops == WINDOW_UNLINK_RMDIR) {
 		/* create d/f, unlink d/f, rmdir d */
-		assert_int_equal(cte__ns_lookup(core, CTE_ROOT_ID, "d", &a),
-		                 0);
+		assert_int_equal(cte__ns_lookup(core, CTE_ROOT_ID, "d", &a), 0);
 		d = a.id;
 		mk(core, d, "f", S_IFREG | 0644, NULL);
 		assert_int_equal(
@@ -679,8 +678,7 @@ static int window_snapshot(cte_journal_ckpt *w, uint64_t seq, void *arg)
 		    0);
 	} else {
 		/* b into a and back, then a into b: a is now below b */
-		assert_int_equal(cte__ns_lookup(core, CTE_ROOT_ID, "a", &a),
-		                 0);
+		assert_int_equal(cte__ns_lookup(core, CTE_ROOT_ID, "a", &a), 0);
 		x = a.id;
 		assert_int_equal(cte__ns_rename(core, CTE_ROOT_ID, "b", x, "b",
 		                                0, true, NULL),
@@ -688,8 +686,7 @@ static int window_snapshot(cte_journal_ckpt *w, uint64_t seq, void *arg)
 		assert_int_equal(cte__ns_rename(core, x, "b", CTE_ROOT_ID, "b",
 		                                0, true, NULL),
 		                 0);
-		assert_int_equal(cte__ns_lookup(core, CTE_ROOT_ID, "b", &a),
-		                 0);
+		assert_int_equal(cte__ns_lookup(core, CTE_ROOT_ID, "b", &a), 0);
 		assert_int_equal(cte__ns_rename(core, CTE_ROOT_ID, "a", a.id,
 		                                "a", 0, true, NULL),
 		                 0);

@@ -336,15 +336,14 @@ static void test_checkpoint_cut(void **state)
 	cte_journal_opts opts = {0};
 	assert_int_equal(cte__journal_open(&env.j, dir, &opts), 0);
 	append_plain(env.j, NULL, 1, 10);
-	assert_int_equal(cte__journal_checkpoint(env.j, cut_snapshot, &env),
-	                 0);
+	assert_int_equal(cte__journal_checkpoint(env.j, cut_snapshot, &env), 0);
 	assert_int_equal(env.rotated, 10);
 	assert_int_equal(env.cut, 15);
 	append_plain(env.j, NULL, 16, 5);
 	assert_int_equal(cte__journal_close(env.j), 0);
 
-	assert_int_equal(cte__journal_replay(dir, CTE_JOURNAL_REPAIR,
-	                                     cut_snap, collect, &r, &rep),
+	assert_int_equal(cte__journal_replay(dir, CTE_JOURNAL_REPAIR, cut_snap,
+	                                     collect, &r, &rep),
 	                 0);
 	assert_int_equal(r.snap_seq, 15);
 	assert_int_equal(rep.checkpoint_seq, 15);
@@ -360,8 +359,8 @@ static void test_checkpoint_cut(void **state)
 	 * records 11..15, the next append must come after them */
 	assert_int_equal(segments(dir, newest, sizeof(newest)), 1);
 	assert_int_equal(truncate(newest, SEGHDR_BYTES), 0);
-	assert_int_equal(cte__journal_replay(dir, CTE_JOURNAL_REPAIR,
-	                                     cut_snap, collect, &r, &rep),
+	assert_int_equal(cte__journal_replay(dir, CTE_JOURNAL_REPAIR, cut_snap,
+	                                     collect, &r, &rep),
 	                 0);
 	assert_int_equal(r.snap_seq, 15);
 	assert_int_equal(c->n, 0);
@@ -373,8 +372,8 @@ static void test_checkpoint_cut(void **state)
 	cte__jenc_destroy(&e);
 	assert_int_equal(seq, 16);
 	assert_int_equal(cte__journal_close(env.j), 0);
-	assert_int_equal(cte__journal_replay(dir, CTE_JOURNAL_REPAIR,
-	                                     cut_snap, collect, &r, &rep),
+	assert_int_equal(cte__journal_replay(dir, CTE_JOURNAL_REPAIR, cut_snap,
+	                                     collect, &r, &rep),
 	                 0);
 	assert_int_equal(c->n, 1);
 	assert_int_equal(c->v[0].id, 21);
