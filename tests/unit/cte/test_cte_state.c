@@ -719,15 +719,44 @@ static int replay_apply(void *arg, uint8_t type, uint64_t seq,
 /* Start a core on dir as the module does (cte__durable_open: replay with
  * repair, orphans dropped, a checkpoint) and check it holds a's tree;
  * then again, on the checkpoint that start wrote. */
+static struct cte_core *durable_core(const char *dir)
+{
+	struct cte_core *c = new_core("ram::x", "/file/y");
+
+	c->targets[0].is_volatile = true;
+	c->params.metadata_journal = 1;
+	snprintf(c->params.metadata_log_path,
+	         sizeof(c->params.metadata_log_path), "%s", dir);
+	return c;
+}
+
+/* Journal a's changes into dir from now on. */
+static void journal_attach(struct cte_core *a, const char *dir)
+{
+	cte_journal_opts opts;
+
+	memset(&opts, 0, sizeof(opts));
+	assert_int_equal(cte__journal_open(&a->journal, dir, &opts), 0);
+	cte__durable_attach(a);
+}
+
+/* Stop journaling a and close the journal, without a final checkpoint. */
+static void journal_detach(struct cte_core *a)
+{
+	pthread_mutex_lock(&a->ns_lock);
+	a->meta_hook = NULL;
+	a->commit_hook = NULL;
+	a->sync_hook = NULL;
+	pthread_mutex_unlock(&a->ns_lock);
+	assert_int_equal(cte__journal_close(a->journal), 0);
+	a->journal = NULL;
+}
+
 static void durable_start_over(const char *dir, struct cte_core *a)
 {
 	for (int round = 0; round < 2; round++) {
-		struct cte_core *c = new_core("ram::x", "/file/y");
+		struct cte_core *c = durable_core(dir);
 
-		c->targets[0].is_volatile = true;
-		c->params.metadata_journal = 1;
-		snprintf(c->params.metadata_log_path,
-		         sizeof(c->params.metadata_log_path), "%s", dir);
 		assert_int_equal(cte__durable_open(c), 0);
 		assert_non_null(c->journal);
 		compare_dir(a, c, CTE_ROOT_ID);
@@ -746,13 +775,10 @@ static void checkpoint_window(enum window_ops ops, bool legacy)
 	struct cte_core *a = new_core("ram::x", "/file/y");
 	struct replay_into r = {.core = new_core("ram::x", "/file/y")};
 	char dir[] = "/tmp/cte-window-XXXXXX", cmd[64];
-	cte_journal_opts opts;
 	cte_id d;
 
 	assert_non_null(mkdtemp(dir));
-	memset(&opts, 0, sizeof(opts));
-	assert_int_equal(cte__journal_open(&a->journal, dir, &opts), 0);
-	cte__durable_attach(a);
+	journal_attach(a, dir);
 	if (ops == WINDOW_UNLINK_RMDIR) {
 		d = mk(a, CTE_ROOT_ID, "d", S_IFDIR | 0755, NULL);
 		mk(a, d, "keep", S_IFREG | 0644, NULL);
@@ -768,13 +794,7 @@ static void checkpoint_window(enum window_ops ops, bool legacy)
 	    cte__journal_checkpoint(a->journal, window_snapshot, a), 0);
 	d = mk(a, CTE_ROOT_ID, "after", S_IFDIR | 0755, NULL);
 	mk(a, d, "g", S_IFREG | 0644, NULL);
-	pthread_mutex_lock(&a->ns_lock);
-	a->meta_hook = NULL;
-	a->commit_hook = NULL;
-	a->sync_hook = NULL;
-	pthread_mutex_unlock(&a->ns_lock);
-	assert_int_equal(cte__journal_close(a->journal), 0);
-	a->journal = NULL;
+	journal_detach(a);
 
 	for (size_t i = 0; i < CTE_MAX_TARGETS; i++)
 		r.slots[i] = UINT32_MAX;
@@ -820,6 +840,43 @@ static void test_legacy_checkpoint_window_rename_dirs(void **state)
 	checkpoint_window(WINDOW_RENAME_DIRS, true);
 }
 
+/* After a checkpoint with a cut nothing is older than the state: a
+ * record that is (an image of d/f after d was removed) fails the start
+ * instead of being skipped. */
+static void test_older_record_after_cut_fails(void **state)
+{
+	struct cte_core *a = new_core("ram::x", "/file/y"), *c;
+	char dir[] = "/tmp/cte-older-XXXXXX", cmd[64];
+	cte_jenc img = {0};
+	cte_id d, f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	journal_attach(a, dir);
+	d = mk(a, CTE_ROOT_ID, "d", S_IFDIR | 0755, NULL);
+	f = mk(a, d, "f", S_IFREG | 0644, NULL);
+	pthread_mutex_lock(&a->ns_lock);
+	assert_int_equal(cte__obj_image_locked(a, f, 0, &img), 0);
+	pthread_mutex_unlock(&a->ns_lock);
+	assert_int_equal(cte__ns_unlink(a, d, "f", false, true, NULL), 0);
+	assert_int_equal(cte__ns_unlink(a, CTE_ROOT_ID, "d", true, true, NULL),
+	                 0);
+	assert_int_equal(
+	    cte__journal_checkpoint(a->journal, cte__durable_snapshot, a), 0);
+	append_records(a->journal, &img);
+	journal_detach(a);
+	c = durable_core(dir);
+	assert_int_equal(cte__durable_open(c), -EBADMSG);
+	printf("# %s\n", chi_error_last());
+	assert_non_null(strstr(chi_error_last(), "cannot apply it"));
+	assert_null(c->journal);
+	cte__core_free(c);
+	cte__core_free(a);
+	cte__jenc_destroy(&img);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -836,6 +893,7 @@ int main(void)
 	    cmocka_unit_test(test_checkpoint_window_rename_dirs),
 	    cmocka_unit_test(test_legacy_checkpoint_window_rmdir),
 	    cmocka_unit_test(test_legacy_checkpoint_window_rename_dirs),
+	    cmocka_unit_test(test_older_record_after_cut_fails),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
