@@ -814,31 +814,33 @@ static void checkpoint_window(enum window_ops ops, bool legacy)
 	assert_int_equal(system(cmd), 0);
 }
 
-static void test_checkpoint_window_rmdir(void **state)
+/* The window tests: the changes, and whether the checkpoint is written
+ * as before the cut (a store of an earlier version: its checkpoint
+ * already holds the window's records, which replay skips as older). */
+struct window_case {
+	enum window_ops ops;
+	bool legacy;
+};
+
+static const struct window_case window_cases[] = {
+    {WINDOW_UNLINK_RMDIR, false},
+    {WINDOW_RENAME_DIRS, false},
+    {WINDOW_UNLINK_RMDIR, true},
+    {WINDOW_RENAME_DIRS, true},
+};
+
+static void test_checkpoint_window(void **state)
 {
-	(void)state;
-	checkpoint_window(WINDOW_UNLINK_RMDIR, false);
+	const struct window_case *w = *state;
+
+	checkpoint_window(w->ops, w->legacy);
 }
 
-static void test_checkpoint_window_rename_dirs(void **state)
-{
-	(void)state;
-	checkpoint_window(WINDOW_RENAME_DIRS, false);
-}
-
-/* Stores written before the cut: their checkpoints already hold the
- * window's records, which replay skips as older. */
-static void test_legacy_checkpoint_window_rmdir(void **state)
-{
-	(void)state;
-	checkpoint_window(WINDOW_UNLINK_RMDIR, true);
-}
-
-static void test_legacy_checkpoint_window_rename_dirs(void **state)
-{
-	(void)state;
-	checkpoint_window(WINDOW_RENAME_DIRS, true);
-}
+#define WINDOW_TEST(name, i)                                                   \
+	{                                                                      \
+		name, test_checkpoint_window, NULL, NULL,                      \
+		    (void *)&window_cases[i]                                   \
+	}
 
 /* After a checkpoint with a cut nothing is older than the state: a
  * record that is (an image of d/f after d was removed) fails the start
@@ -889,10 +891,10 @@ int main(void)
 	    cmocka_unit_test(test_fsck_past_target_end),
 	    cmocka_unit_test(test_fsck_indexes),
 	    cmocka_unit_test(test_huge_map),
-	    cmocka_unit_test(test_checkpoint_window_rmdir),
-	    cmocka_unit_test(test_checkpoint_window_rename_dirs),
-	    cmocka_unit_test(test_legacy_checkpoint_window_rmdir),
-	    cmocka_unit_test(test_legacy_checkpoint_window_rename_dirs),
+	    WINDOW_TEST("test_checkpoint_window_rmdir", 0),
+	    WINDOW_TEST("test_checkpoint_window_rename_dirs", 1),
+	    WINDOW_TEST("test_legacy_checkpoint_window_rmdir", 2),
+	    WINDOW_TEST("test_legacy_checkpoint_window_rename_dirs", 3),
 	    cmocka_unit_test(test_older_record_after_cut_fails),
 	};
 
