@@ -7,8 +7,10 @@
  *   crash_worker mark MARKERS REL SRC
  *
  * run: random operations on MNT (create, write, append, truncate, rename,
- * unlink, mkdir, setxattr) until an operation fails (the daemon was
- * killed) or a few thousand operations are done.  Files are "open" (being
+ * unlink, mkdir, setxattr, and unsealed directory churn: mkdir, create,
+ * unlink, rmdir, directories renamed into each other; a child process
+ * churns all the time) until an operation fails (the daemon was killed)
+ * or a few thousand operations are done.  Files are "open" (being
  * changed) until the worker *seals* one: fsync of the file, fsync of its
  * parent directory, then a line in MARKERS (outside the mount, fsync'ed):
  *
@@ -40,7 +42,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -94,6 +98,7 @@ static struct ofile open_files[MAX_OPEN];
 static int nopen;
 static unsigned name_seq;
 static unsigned round_no;
+static const char *churn_tag = "c"; /* "p" in the churning child */
 
 static void full(const char *rel, char *out)
 {
@@ -291,6 +296,45 @@ static int op_mkdir(void)
 	return 0;
 }
 
+/* Namespace churn, never sealed (no markers: a crash may keep any of it,
+ * verify only walks it): a directory made, a file created in it and
+ * unlinked, the directory removed; or two directories renamed into each
+ * other in turn, so that after a checkpoint whose snapshot came later,
+ * older images would put a directory below its own descendant. */
+static int op_churn(void)
+{
+	char x[PATH_MAX], y[PATH_MAX], a[PATH_MAX], b[PATH_MAX], rel[REL_MAX];
+	unsigned n = name_seq++;
+	int fd;
+
+	snprintf(rel, sizeof(rel), "r%u_%sa%u", round_no, churn_tag, n);
+	full(rel, x);
+	snprintf(rel, sizeof(rel), "r%u_%sb%u", round_no, churn_tag, n);
+	full(rel, y);
+	if (mkdir(x, 0755))
+		return -1;
+	if (below(2)) {
+		snprintf(rel, sizeof(rel), "r%u_%sa%u/f", round_no, churn_tag,
+		         n);
+		full(rel, a);
+		fd = open(a, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd < 0 || close(fd) || unlink(a) || rmdir(x))
+			return -1;
+		return 0;
+	}
+	snprintf(rel, sizeof(rel), "r%u_%sa%u/r%u_%sb%u", round_no, churn_tag,
+	         n, round_no, churn_tag, n);
+	full(rel, a); /* x/y */
+	snprintf(rel, sizeof(rel), "r%u_%sb%u/r%u_%sa%u", round_no, churn_tag,
+	         n, round_no, churn_tag, n);
+	full(rel, b); /* y/x */
+	if (mkdir(y, 0755) || rename(y, a) || rename(a, y) || rename(x, b))
+		return -1;
+	if (below(2) && (rmdir(b) || rmdir(y)))
+		return -1;
+	return 0;
+}
+
 static int op_seal(int i)
 {
 	struct ofile *f = &open_files[i];
@@ -321,9 +365,26 @@ static int op_seal(int i)
 	return 0;
 }
 
+/* A child that only churns the namespace, so that changes keep landing
+ * while checkpoints run; it stops at the first failure (the kill). */
+static pid_t start_churner(void)
+{
+	pid_t pid = fork();
+	int i;
+
+	if (pid)
+		return pid;
+	churn_tag = "p";
+	rng_state ^= 0x5bd1e995;
+	for (i = 0; i < 20000 && !op_churn(); i++)
+		;
+	_exit(0);
+}
+
 static int run(int argc, char **argv)
 {
 	int ops, rc = 0;
+	pid_t churner;
 
 	if (argc != 6)
 		return 2;
@@ -336,12 +397,15 @@ static int run(int argc, char **argv)
 	markers_fd = fileno(markers);
 	rng_state = strtoull(argv[4], NULL, 0) * 0x9E3779B97F4A7C15ULL + 1;
 	round_no = (unsigned)atoi(argv[5]);
+	churner = start_churner();
 	for (ops = 0; ops < 5000 && rc == 0; ops++) {
 		unsigned r = (unsigned)below(100);
 		int i = nopen ? (int)below(nopen) : -1;
 
 		if (r < 5)
 			rc = op_mkdir();
+		else if (r < 10)
+			rc = op_churn();
 		else if (r < 25 || i < 0)
 			rc = op_create();
 		else if (r < 40)
@@ -361,6 +425,10 @@ static int run(int argc, char **argv)
 	}
 	printf("worker round %u: %d operations, stopped by %s\n", round_no, ops,
 	       rc ? strerror(errno) : "the operation limit");
+	if (churner > 0) {
+		kill(churner, SIGTERM);
+		waitpid(churner, NULL, 0);
+	}
 	return 0;
 }
 

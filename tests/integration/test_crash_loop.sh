@@ -1,7 +1,8 @@
 #!/bin/bash
 # Crash loop (issue 6, durability): rounds of random operations with fsync
 # markers (crash_worker run), SIGKILL of the daemon at a random moment,
-# cte-fsck of the dead store, remount on the same store, and a check
+# cte-fsck of the dead store, remount on the same store (checkpoints run
+# every 50 ms meanwhile, so kills land around them), and a check
 # (crash_worker verify) that every fsync'ed file is intact, every unlink
 # made durable stays done, every directory entry stats and every file
 # reads to its size.  The store (file tier + journal) lives for the whole
@@ -25,6 +26,13 @@ STORE=$IT_TMP/store
 MARKERS=$IT_TMP/markers.log # outside the mount
 : >"$MARKERS"
 it_config "$IT_CFG" 64MB 1GB "$STORE/tier1.dat"
+# checkpoints every 50 ms, while the worker churns the namespace: a crash
+# lands after checkpoints whose snapshot raced with changes (issue 15)
+cat >>"$IT_CFG" <<EOF
+    performance:
+      checkpoint_period_ms: 50
+      checkpoint_log_size: 1MB
+EOF
 
 # fsck_store WHAT STRICT: run cte-fsck on the stopped store.  Metadata
 # problems (shared blocks, names pointing nowhere, ...) always fail; after

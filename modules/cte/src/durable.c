@@ -17,7 +17,9 @@
  * Threads: the journal's flusher thread (group commit; pre_sync fdatasyncs
  * the file targets through our own descriptors, so no runtime task is
  * involved; on_durable only advances durable_seq) and its checkpointer
- * thread (snapshot = cte__state_save, a consistent moment under quiesce).
+ * thread (snapshot = cte__durable_snapshot: cte__state_save, a consistent
+ * moment under quiesce and ns_lock that also fixes the sequence the
+ * checkpoint covers, so replay starts exactly after the snapshot).
  * Data before metadata: data is written before the record that maps it is
  * appended, and pre_sync makes it stable before the record is.  Blocks
  * that stop being mapped are freed only once the record unmapping them is
@@ -197,7 +199,7 @@ int cte__durable_wait(struct cte_core *core)
 /* ------------------------------------------------------------------ */
 /* checkpoints and replay                                               */
 
-static int snapshot(cte_journal_ckpt *w, uint64_t covered_seq, void *arg)
+int cte__durable_snapshot(cte_journal_ckpt *w, uint64_t covered_seq, void *arg)
 {
 	struct cte_core *core = arg;
 	cte_jenc buf;
@@ -208,7 +210,7 @@ static int snapshot(cte_journal_ckpt *w, uint64_t covered_seq, void *arg)
 	int rc;
 
 	cte__jenc_init(&buf);
-	rc = cte__state_save(core, &buf);
+	rc = cte__state_save(core, &buf, w);
 	cte__jdec_init(&d, buf.data, buf.len);
 	while (!rc && cte__jdec_left(&d) >= 5) {
 		cte__jdec_get_u8(&d, &kind);
@@ -216,7 +218,9 @@ static int snapshot(cte_journal_ckpt *w, uint64_t covered_seq, void *arg)
 			break;
 		rc = cte__journal_ckpt_put(w, kind, body, len);
 	}
-	CHI_DEBUG("cte", "checkpoint covering record %llu: %zu bytes (%d)",
+	CHI_DEBUG("cte",
+	          "checkpoint (log rotated at record %llu): %zu "
+	          "bytes (%d)",
 	          (unsigned long long)covered_seq, buf.len, rc);
 	cte__jenc_destroy(&buf);
 	return rc;
@@ -224,21 +228,54 @@ static int snapshot(cte_journal_ckpt *w, uint64_t covered_seq, void *arg)
 
 struct replay_ctx {
 	struct cte_core *core;
+	const cte_journal_report *report; /* its checkpoint fields */
+	uint64_t older;                   /* log records skipped as older */
 	uint32_t slot_map[CTE_MAX_TARGETS];
 };
 
+/*
+ * Replay over a later state.  A checkpoint written before the cut
+ * (report->checkpoint_cut false) fixed its sequence at the rotation and
+ * read the state afterwards, so it may already hold the effect of log
+ * records after its sequence, and those are replayed over it.  An image
+ * that then names its object under a tag that is gone, or puts a tag
+ * below its own descendant (CTE_IMG_OLDER), is older than the state:
+ * the tag was removed, or the tags rearranged, by a later record whose
+ * effect the checkpoint holds, and the object had left that place before
+ * (a tag is removed empty; a rename never closes a cycle), by a later
+ * record too.  Skipping it keeps the object's newer state; the records
+ * after it in the log bring the state up to date as usual.  Over an exact
+ * cut, over another record of the checkpoint, such an image is a bug or
+ * damage and the start fails, as any record that does not apply.
+ */
 static int replay_record(void *arg, uint8_t type, uint64_t seq,
                          const void *payload, uint32_t len)
 {
 	struct replay_ctx *ctx = arg;
+	const cte_journal_report *rep = ctx->report;
 	int rc = cte__image_apply(ctx->core, type, payload, len, ctx->slot_map);
 
+	if (rc == CTE_IMG_OLDER && rep->checkpoint_valid &&
+	    !rep->checkpoint_cut && seq > rep->checkpoint_seq) {
+		ctx->older++;
+		return 0;
+	}
+	if (rc == CTE_IMG_OLDER)
+		rc = -EBADMSG;
 	if (rc)
 		chi_error_set(rc,
 		              "cte: metadata journal record %llu: cannot "
 		              "apply it (%s)",
 		              (unsigned long long)seq, strerror(-rc));
 	return rc;
+}
+
+void cte__durable_attach(struct cte_core *core)
+{
+	core->meta_hook = hook;
+	core->meta_hook_arg = core;
+	core->commit_hook = commit;
+	core->sync_hook = cte__durable_wait;
 }
 
 /* The journal directory: metadata_log_path, else beside the first file
@@ -328,6 +365,7 @@ int cte__durable_open(struct cte_core *core)
 	if (!ctx)
 		return -ENOMEM;
 	ctx->core = core;
+	ctx->report = &report;
 	for (size_t i = 0; i < CTE_MAX_TARGETS; i++)
 		ctx->slot_map[i] = UINT32_MAX;
 	/* A previous process may still be finishing its shutdown (umount
@@ -346,6 +384,13 @@ int cte__durable_open(struct cte_core *core)
 	}
 	if (rc)
 		goto out;
+	if (ctx->older)
+		CHI_WARN("cte",
+		         "%s: %llu journal records older than the state of "
+		         "the checkpoint before them were skipped (a "
+		         "checkpoint of an earlier version already holds "
+		         "their later changes)",
+		         dir, (unsigned long long)ctx->older);
 	cte__state_drop_orphans(core);
 	cte__state_count_dropped(core);
 	cte__state_held(core, held);
@@ -379,7 +424,7 @@ int cte__durable_open(struct cte_core *core)
 	opts.pre_sync = pre_sync;
 	opts.on_durable = on_durable;
 	opts.hook_arg = core;
-	opts.snapshot = snapshot;
+	opts.snapshot = cte__durable_snapshot;
 	opts.checkpoint_bytes = core->params.checkpoint_log_size;
 	opts.checkpoint_period_ms = core->params.checkpoint_period_ms;
 	rc = cte__journal_open(&core->journal, dir, &opts);
@@ -388,12 +433,10 @@ int cte__durable_open(struct cte_core *core)
 	atomic_store(&core->last_seq, report.last_seq > report.checkpoint_seq
 	                                  ? report.last_seq
 	                                  : report.checkpoint_seq);
-	core->meta_hook = hook;
-	core->meta_hook_arg = core;
-	core->commit_hook = commit;
-	core->sync_hook = cte__durable_wait;
+	cte__durable_attach(core);
 	/* the replayed state becomes the new base; the log restarts small */
-	rc = cte__journal_checkpoint(core->journal, snapshot, core);
+	rc =
+	    cte__journal_checkpoint(core->journal, cte__durable_snapshot, core);
 out:
 	if (rc) {
 		if (core->journal)
@@ -417,7 +460,8 @@ void cte__durable_close(struct cte_core *core)
 	rc = cte__sync_all(core);
 	if (rc)
 		CHI_WARN("cte", "at shutdown: %s", chi_error_last());
-	rc = cte__journal_checkpoint(core->journal, snapshot, core);
+	rc =
+	    cte__journal_checkpoint(core->journal, cte__durable_snapshot, core);
 	if (rc)
 		CHI_WARN("cte", "final checkpoint: %s", strerror(-rc));
 	pthread_mutex_lock(&core->ns_lock);

@@ -18,5 +18,11 @@ int cte__durable_open(struct cte_core *core);
 void cte__durable_close(struct cte_core *core);
 /* Make every committed record durable (fsync); 0 when journaling is off. */
 int cte__durable_wait(struct cte_core *core);
+/* Install the hooks that journal every change into core->journal (open
+ * already; cte__durable_open does this itself). */
+void cte__durable_attach(struct cte_core *core);
+/* The journal's snapshot callback (arg = the core): the checkpoint's
+ * records, cte__state_save's image. */
+int cte__durable_snapshot(cte_journal_ckpt *w, uint64_t covered_seq, void *arg);
 
 #endif

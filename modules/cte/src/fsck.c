@@ -124,7 +124,15 @@ static int fsck_record(void *arg, uint8_t type, uint64_t seq,
 	else
 		rc = cte__image_apply(st->core, type, payload, len,
 		                      st->slot_map);
-	if (rc) {
+	if (rc == CTE_IMG_OLDER) {
+		st->apply_errors++;
+		note(st,
+		     "record %llu (type %u) is older than the state it "
+		     "follows (a parent gone, or a directory below its own "
+		     "descendant; a checkpoint of an earlier version skips it "
+		     "at mount)",
+		     (unsigned long long)seq, type);
+	} else if (rc) {
 		st->apply_errors++;
 		note(st, "record %llu (type %u) does not apply: %s",
 		     (unsigned long long)seq, type, strerror(-rc));

@@ -10,7 +10,9 @@
  * capacity and identity, checked against it at start), IMG_NEXT_ID.
  * Applying an image is an upsert, so a checkpoint followed by journal
  * records replays into the state of the moment the last record was
- * written.
+ * written.  An image that cannot apply because the state is newer than it
+ * (image_is_older) changes nothing and says CTE_IMG_OLDER; the caller
+ * decides (durable.c skips it only after a version-1 checkpoint).
  *
  * Body layouts (integers little-endian; a time is i64 seconds and i64
  * nanoseconds; a score is the 8 bytes of an IEEE double):
@@ -32,9 +34,11 @@
  * DESIGN
  * No thread of its own.  The image functions run under ns_lock (the
  * journal's meta_hook calls them there); cte__state_save takes quiesce
- * exclusively, then the target table's lock and ns_lock, so a checkpoint
- * is one consistent moment that no extent-map change straddles.  Replay
- * (cte__state_load, cte__image_apply and the after-replay functions)
+ * exclusively, then ns_lock (and the target table's lock inside it), so
+ * a checkpoint is one consistent moment that no extent-map change
+ * straddles, and fixes the checkpoint's covered sequence at that moment
+ * (cte__journal_ckpt_cut): the snapshot is exactly the records up to it.
+ * Replay (cte__state_load, cte__image_apply and the after-replay functions)
  * runs before any method: it takes ns_lock for the structures' sake and
  * releases it without a commit, since nothing is journaled yet.
  */
@@ -327,14 +331,21 @@ static int image_blobs(struct cte_core *core, cte_jenc *out)
 	return rc;
 }
 
-int cte__state_save(struct cte_core *core, cte_jenc *out)
+/* One moment: every record is appended under ns_lock (the section's
+ * commit), and quiesce holds off any extent-map change in flight, so with
+ * `cut` the checkpoint covers exactly the records appended so far. */
+int cte__state_save(struct cte_core *core, cte_jenc *out, cte_journal_ckpt *cut)
 {
+	uint64_t seq;
 	size_t at;
-	int rc;
+	int rc = 0;
 
 	chi_corwlock_wrlock(&core->quiesce);
-	rc = cte__targets_image(core, out);
 	cte__ns_lock(core);
+	if (cut)
+		rc = cte__journal_ckpt_cut(cut, &seq);
+	if (!rc)
+		rc = cte__targets_image(core, out);
 	if (!rc) {
 		at = rec_begin(out, IMG_NEXT_ID);
 		cte__jenc_put_u64(out, core->next_id);
@@ -511,6 +522,50 @@ static void evict(struct cte_core *core, struct cte_tag *dir, const char *name,
 	cte__dir_remove(core, d);
 }
 
+/*
+ * Whether an image, read from d (a copy, just after the id), describes a
+ * moment older than the state it is applied over: it names the object
+ * under a tag that no longer exists, or puts a tag under its own
+ * descendant.  In a replay of records after an exact cut neither can
+ * happen (each record applies over the state of the moment it was
+ * written); over a fuzzy checkpoint that already holds the later removal
+ * or move, both can.  A malformed image is not older: applying it says
+ * what is wrong.
+ */
+static bool image_is_older(struct cte_core *core, cte_jdec d, cte_id id,
+                           bool is_tag)
+{
+	struct cte_obj *self = cte__obj_find(core, id), *parent;
+	const uint8_t *p = cte__jdec_take(&d, COMMON_BYTES - 8);
+	char name[CTE_NAME_MAX + 1];
+	const void *skip;
+	uint32_t n, len;
+	uint64_t i;
+	cte_id parent_id;
+
+	if (!p || (is_tag && id == CTE_ROOT_ID))
+		return false;
+	n = cte__le_load32(p + COMMON_BYTES - 8 - 4); /* xattrs */
+	for (i = 0; i < 2 * (uint64_t)n && !d.err; i++)
+		cte__jdec_get_blob(&d, &skip, &len);
+	n = 1;
+	if (!is_tag && cte__jdec_get_u32(&d, &n))
+		return false;
+	for (i = 0; i < n; i++) {
+		if (cte__jdec_get_u64(&d, &parent_id) || get_name(&d, name))
+			return false;
+		parent = cte__obj_find(core, parent_id);
+		if (!parent)
+			return true;
+		if (is_tag && self && self->is_tag && parent->is_tag &&
+		    parent != self &&
+		    cte__tag_is_below((struct cte_tag *)parent,
+		                      (struct cte_tag *)self))
+			return true;
+	}
+	return false;
+}
+
 /* The tag with id, made empty and unnamed if it does not exist yet. */
 static int tag_for_image(struct cte_core *core, cte_id id, struct cte_tag **out)
 {
@@ -551,6 +606,8 @@ static int apply_tag(struct cte_core *core, cte_jdec *d)
 
 	if (cte__jdec_get_u64(d, &id))
 		return -EBADMSG;
+	if (image_is_older(core, *d, id, true))
+		return CTE_IMG_OLDER;
 	rc = tag_for_image(core, id, &t);
 	if (!rc)
 		rc = get_common(d, &t->obj);
@@ -718,6 +775,8 @@ static int apply_blob(struct cte_core *core, cte_jdec *d,
 
 	if (cte__jdec_get_u64(d, &id))
 		return -EBADMSG;
+	if (image_is_older(core, *d, id, false))
+		return CTE_IMG_OLDER;
 	rc = blob_for_image(core, id, &b);
 	if (rc)
 		return rc;
@@ -883,6 +942,8 @@ int cte__state_load(struct cte_core *core, const void *buf, size_t len,
 			break;
 		cte__jdec_init(&sub, body, n);
 		rc = apply_locked(core, kind, &sub, slot_map);
+		if (rc == CTE_IMG_OLDER) /* a checkpoint is one moment */
+			rc = -EBADMSG;
 	}
 	pthread_mutex_unlock(&core->ns_lock);
 	if (rc == -EBADMSG)

@@ -31,9 +31,12 @@ int cte__targets_image(struct cte_core *core, cte_jenc *out);
  * A full checkpoint: targets, next id, every tag (parents first) and every
  * blob with its extents.  Takes quiesce (exclusive) and ns_lock, so it is
  * one consistent moment; call it from a task or a plain thread holding no
- * CTE lock.
+ * CTE lock.  With `cut` (the checkpoint being written), it fixes that
+ * checkpoint's covered sequence at the same moment
+ * (cte__journal_ckpt_cut), so the image is exactly the records up to it.
  */
-int cte__state_save(struct cte_core *core, cte_jenc *out);
+int cte__state_save(struct cte_core *core, cte_jenc *out,
+                    cte_journal_ckpt *cut);
 /*
  * Apply records (a checkpoint, then journal records): each image is an
  * upsert.  slot_map[CTE_MAX_TARGETS] is filled by the targets record and
@@ -44,7 +47,15 @@ int cte__state_save(struct cte_core *core, cte_jenc *out);
  */
 int cte__state_load(struct cte_core *core, const void *buf, size_t len,
                     uint32_t *slot_map);
-/* Apply one record (kind byte and body, as journal records carry them). */
+/*
+ * Apply one record (kind byte and body, as journal records carry them).
+ * CTE_IMG_OLDER, changing nothing, for an image of a moment older than
+ * the state (it names its object under a tag that is gone, or puts a tag
+ * below its own descendant): possible only over a checkpoint that holds
+ * effects of records after its sequence (JOURNAL.md part 3, "Replay over
+ * a later state"); the caller decides whether that may be skipped.
+ */
+#define CTE_IMG_OLDER 1
 int cte__image_apply(struct cte_core *core, uint8_t kind, const void *body,
                      size_t len, uint32_t *slot_map);
 /* Replay end: destroy blobs left without names (orphans). */

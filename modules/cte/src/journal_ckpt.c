@@ -23,11 +23,14 @@
  * appends and flushes go on into the new segment.
  *
  * Ordering: when cte__journal_checkpoint returns 0, every record <= S (the
- * sequence the checkpoint covers) was fdatasync'ed in the old segment,
- * cte.checkpoint holding the snapshot as of S was fsync'ed and renamed
- * into place, and the directory was fsync'ed: a crash at any point leaves
- * either the old checkpoint with all the segments after it, or the new
- * one.  Deleting the covered segments comes last and is best effort.
+ * rotation's sequence) was fdatasync'ed in the old segment, cte.checkpoint
+ * holding the snapshot as of the sequence it covers (S, or the later cut
+ * the callback fixed with cte__journal_ckpt_cut, under j->lock) was
+ * fsync'ed and renamed into place, and the directory was fsync'ed: a
+ * crash at any point leaves either the old checkpoint with all the
+ * segments after it, or the new one.  Deleting the segments older than S
+ * comes last and is best effort (segment S stays: it holds the records
+ * after the cut).
  *
  * Wakeups: the checkpointer sleeps on j->ckpt_cond with a timeout (the
  * period, at most 1 s); the flush leader signals it when the segment
@@ -57,11 +60,22 @@
 #define CKPT_HDR       16u         /* magic, version, covered seq */
 #define CKPT_TRAILER   24u         /* magic, records u64, body u64, crc */
 #define CKPT_BUF       (256u << 10)
+/* Header versions: 1, the covered sequence is the rotation's S and the
+ * snapshot may already hold effects of later records (the fuzzy
+ * protocol, and every checkpoint before the cut existed); 2, it is a cut
+ * (cte__journal_ckpt_cut): the snapshot is exactly the records up to it.
+ * The layout is the same; both load. */
+#define CKPT_VERSION_FUZZY 1u
+#define CKPT_VERSION_CUT   2u
 
 /* ------------------------------------------------------------------ */
 /* Checkpoint files                                                     */
 
 struct cte_journal_ckpt {
+	cte_journal *j;
+	uint64_t covered; /* the header's sequence: S, or the cut */
+	bool cut;         /* covered is a cut (header version 2) */
+	bool started;     /* header written: the cut is fixed */
 	int fd;
 	uint8_t *buf;
 	size_t len;
@@ -98,6 +112,35 @@ static void ckpt_raw(cte_journal_ckpt *w, const void *data, size_t len)
 	w->len += len;
 }
 
+/* The header, once: before the first record (or the trailer). */
+static void ckpt_start(cte_journal_ckpt *w)
+{
+	uint8_t hdr[CKPT_HDR];
+
+	if (w->started)
+		return;
+	w->started = true;
+	cte__le_store32(hdr, CKPT_MAGIC);
+	cte__le_store32(hdr + 4,
+	                w->cut ? CKPT_VERSION_CUT : CKPT_VERSION_FUZZY);
+	cte__le_store64(hdr + 8, w->covered);
+	ckpt_raw(w, hdr, sizeof(hdr));
+}
+
+/* Cover everything appended so far; see journal_i.h. */
+int cte__journal_ckpt_cut(cte_journal_ckpt *w, uint64_t *out_seq)
+{
+	if (w->started)
+		return chi_error_set(-EINVAL, "checkpoint cut after its "
+		                              "first record");
+	pthread_mutex_lock(&w->j->lock);
+	w->covered = w->j->next_seq - 1;
+	pthread_mutex_unlock(&w->j->lock);
+	w->cut = true;
+	*out_seq = w->covered;
+	return 0;
+}
+
 /*
  * Add one record to a checkpoint being written.  Returns -EMSGSIZE for a
  * payload over CTE_JOURNAL_PAYLOAD_MAX, or the write error (which also
@@ -111,6 +154,7 @@ int cte__journal_ckpt_put(cte_journal_ckpt *w, uint8_t type,
 	if (len > CTE_JOURNAL_PAYLOAD_MAX)
 		return chi_error_set(
 		    -EMSGSIZE, "checkpoint record of %u bytes too large", len);
+	ckpt_start(w);
 	hdr[0] = type;
 	cte__le_store32(hdr + 1, len);
 	ckpt_raw(w, hdr, sizeof(hdr));
@@ -122,12 +166,16 @@ int cte__journal_ckpt_put(cte_journal_ckpt *w, uint8_t type,
 	return w->err;
 }
 
-/* Write the checkpoint to tmp, sync, rename over the checkpoint, sync dir. */
-static int ckpt_write(int dir_fd, const char *dir, uint64_t covered,
+/* Write the checkpoint to tmp, sync, rename over the checkpoint, sync dir.
+ * The header's sequence is `covered` (the rotation's S) unless the
+ * snapshot fixed a later cut. */
+static int ckpt_write(cte_journal *j, uint64_t covered,
                       cte_journal_snapshot_fn fn, void *arg)
 {
-	cte_journal_ckpt w = {.fd = -1};
-	uint8_t hdr[CKPT_HDR], trailer[CKPT_TRAILER];
+	cte_journal_ckpt w = {.j = j, .covered = covered, .fd = -1};
+	uint8_t trailer[CKPT_TRAILER];
+	int dir_fd = j->dir_fd;
+	const char *dir = j->dir;
 	int rc;
 
 	w.buf = malloc(CKPT_BUF);
@@ -140,13 +188,10 @@ static int ckpt_write(int dir_fd, const char *dir, uint64_t covered,
 		                   CTE_JOURNAL_CHECKPOINT_TMP, strerror(errno));
 		goto out;
 	}
-	cte__le_store32(hdr, CKPT_MAGIC);
-	cte__le_store32(hdr + 4, CTE_JOURNAL_FORMAT_VERSION);
-	cte__le_store64(hdr + 8, covered);
-	ckpt_raw(&w, hdr, sizeof(hdr));
 	rc = fn(&w, covered, arg);
 	if (rc)
 		goto out;
+	ckpt_start(&w);
 	cte__le_store32(trailer, CKPT_END_MAGIC);
 	cte__le_store64(trailer + 4, w.records);
 	cte__le_store64(trailer + 12, w.body_bytes);
@@ -231,7 +276,8 @@ int cte__jnl_ckpt_load(int dir_fd, const char *dir, cte_journal_record_fn cb,
 		why = "bad magic";
 		goto out;
 	}
-	if (cte__le_load32(map + 4) != CTE_JOURNAL_FORMAT_VERSION) {
+	uint32_t version = cte__le_load32(map + 4);
+	if (version != CKPT_VERSION_FUZZY && version != CKPT_VERSION_CUT) {
 		why = "unknown format version";
 		goto out;
 	}
@@ -245,6 +291,8 @@ int cte__jnl_ckpt_load(int dir_fd, const char *dir, cte_journal_record_fn cb,
 		goto out;
 	}
 	uint64_t covered = cte__le_load64(map + 8);
+	if (rep)
+		rep->checkpoint_cut = version == CKPT_VERSION_CUT;
 	/* Parse everything before delivering anything. */
 	for (int pass = 0; pass < 2; pass++) {
 		size_t off = CKPT_HDR, end = size - CKPT_TRAILER;
@@ -393,8 +441,7 @@ int cte__journal_checkpoint(cte_journal *j,
 	pthread_mutex_lock(&j->ckpt_lock);
 	rc = rotate(j, &covered);
 	if (!rc)
-		rc =
-		    ckpt_write(j->dir_fd, j->dir, covered, write_snapshot, arg);
+		rc = ckpt_write(j, covered, write_snapshot, arg);
 	if (!rc) {
 		drop_old_segments(j, covered);
 		pthread_mutex_lock(&j->lock);

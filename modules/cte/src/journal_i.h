@@ -50,7 +50,8 @@ typedef struct cte_journal_ckpt cte_journal_ckpt;
 /*
  * Called by cte__journal_checkpoint() after the log was rotated at
  * `covered_seq`: serialize the caller's full state as of that sequence
- * with cte__journal_ckpt_put().  A nonzero return aborts the checkpoint
+ * (or as of a later cut, cte__journal_ckpt_cut()) with
+ * cte__journal_ckpt_put().  A nonzero return aborts the checkpoint
  * (nothing changes on disk) and is returned.
  */
 typedef int (*cte_journal_snapshot_fn)(cte_journal_ckpt *w,
@@ -81,8 +82,9 @@ typedef struct cte_journal_opts {
 	 * snapshot, hook_arg) whenever the current segment exceeds
 	 * checkpoint_bytes (0 = 64 MiB) and, with checkpoint_period_ms > 0,
 	 * at least that often.  The snapshot runs while other threads append,
-	 * so it must follow the fuzzy protocol of JOURNAL.md (after-image
-	 * records); with the strict one, run checkpoints yourself. */
+	 * so it must follow the cut protocol of JOURNAL.md
+	 * (cte__journal_ckpt_cut) or the fuzzy one (after-image records);
+	 * with the strict one, run checkpoints yourself. */
 	cte_journal_snapshot_fn snapshot;
 	uint64_t checkpoint_bytes;
 	uint32_t checkpoint_period_ms;
@@ -208,15 +210,28 @@ int cte__journal_ckpt_put(cte_journal_ckpt *w, uint8_t type,
                           const void *payload, uint32_t len);
 
 /*
+ * The consistent cut: make the checkpoint being written cover every
+ * record appended so far (*out_seq = the last assigned sequence, >= the
+ * S its snapshot callback was given) instead of S.  Call it from the
+ * snapshot callback, before its first cte__journal_ckpt_put(), while
+ * holding the exclusion every append happens under, at the moment the
+ * state it writes is read: that state is then exactly the records <=
+ * *out_seq.  -EINVAL after a record was put.
+ */
+int cte__journal_ckpt_cut(cte_journal_ckpt *w, uint64_t *out_seq);
+
+/*
  * Checkpoint: (1) rotate: write and fdatasync the current segment, start a
  * new one at S = the last assigned sequence; (2) call write_snapshot(w, S,
  * arg) into cte.checkpoint.tmp; (3) fsync it, rename it over
- * cte.checkpoint, fsync the directory; (4) delete the older segments.
- * Appends and flushes from other threads continue during (2)-(4) into the
- * new segment.  Ordering requirement on the caller: the state it writes
- * must be exactly the effect of the records <= S; see JOURNAL.md
- * ("Checkpoint") for the lock protocol that guarantees it.  Only one
- * checkpoint runs at a time (others wait).
+ * cte.checkpoint, fsync the directory; (4) delete the segments older than
+ * S.  Appends and flushes from other threads continue during (2)-(4) into
+ * the new segment.  Ordering requirement on the caller: the state it
+ * writes must be exactly the effect of the records <= the sequence the
+ * checkpoint covers: S, or the cut the callback fixed with
+ * cte__journal_ckpt_cut(); see JOURNAL.md ("Checkpoint") for the
+ * protocols that guarantee it.  Only one checkpoint runs at a time
+ * (others wait).
  */
 int cte__journal_checkpoint(cte_journal *j,
                             cte_journal_snapshot_fn write_snapshot, void *arg);
@@ -236,6 +251,11 @@ typedef int (*cte_journal_record_fn)(void *arg, uint8_t type, uint64_t seq,
 typedef struct cte_journal_report {
 	bool checkpoint_present;
 	bool checkpoint_valid;
+	/* The checkpoint covers a cut (cte__journal_ckpt_cut): no effect of
+	 * a record after checkpoint_seq is in it.  False: it may hold some
+	 * (fuzzy; every checkpoint written before the cut existed).  Set
+	 * before any record is delivered. */
+	bool checkpoint_cut;
 	uint64_t checkpoint_seq;
 	uint64_t checkpoint_records;
 	uint64_t checkpoint_bytes;

@@ -154,7 +154,7 @@ static void test_checkpoint_and_journal(void **state)
 	}
 	cte__blob_put(a, blob);
 
-	assert_int_equal(cte__state_save(a, &ckpt), 0);
+	assert_int_equal(cte__state_save(a, &ckpt, NULL), 0);
 	assert_int_equal(cte__state_load(b, ckpt.data, ckpt.len, slots), 0);
 	compare_dir(a, b, CTE_ROOT_ID);
 	assert_int_equal(cte__ns_getattr(b, orphan, NULL), 0); /* kept */
@@ -316,7 +316,7 @@ static void test_huge_map(void **state)
 	}
 	blob->size = 2 * n * 4096;
 	cte__blob_put(a, blob);
-	assert_int_equal(cte__state_save(a, &ckpt), 0);
+	assert_int_equal(cte__state_save(a, &ckpt, NULL), 0);
 	assert_int_equal(cte__state_load(b, ckpt.data, ckpt.len, slots), 0);
 	assert_int_equal(cte__blob_get(b, f, &blob), 0);
 	assert_int_equal(blob->map.n, n);
@@ -364,7 +364,7 @@ static uint64_t fsck_of_ex(struct cte_core *core, const char *dir,
 	FILE *f = fmemopen(out, out_size, "w");
 
 	memset(&opts, 0, sizeof(opts));
-	assert_int_equal(cte__state_save(core, &img), 0);
+	assert_int_equal(cte__state_save(core, &img, NULL), 0);
 	assert_int_equal(cte__journal_open(&j, dir, &opts), 0);
 	append_records(j, &img);
 	if (extra)
@@ -685,6 +685,256 @@ static void test_fsck_indexes(void **state)
 	cte__core_free(a);
 }
 
+/* ------------------------------------------------------------------ */
+/* A checkpoint taken while the namespace changes                       */
+
+/* Namespace changes made inside cte__journal_checkpoint, after its
+ * rotation and before the snapshot reads the state: records landing in
+ * that window, as the checkpointer thread allows on a live store. */
+enum window_ops { WINDOW_UNLINK_RMDIR, WINDOW_RENAME_DIRS };
+static enum window_ops window_ops;
+static bool window_legacy; /* write the checkpoint as before the cut */
+
+/* A checkpoint as versions before the cut wrote it: covering the
+ * rotation's sequence, with the state read afterwards. */
+static int legacy_snapshot(cte_journal_ckpt *w, struct cte_core *core)
+{
+	cte_jenc img = {0};
+	cte_jdec d;
+	const void *body;
+	uint32_t len;
+	uint8_t kind;
+	int rc = cte__state_save(core, &img, NULL);
+
+	cte__jdec_init(&d, img.data, img.len);
+	while (!rc && cte__jdec_left(&d) >= 5) {
+		cte__jdec_get_u8(&d, &kind);
+		cte__jdec_get_blob(&d, &body, &len);
+		rc = cte__journal_ckpt_put(w, kind, body, len);
+	}
+	cte__jenc_destroy(&img);
+	return rc;
+}
+
+static int window_snapshot(cte_journal_ckpt *w, uint64_t seq, void *arg)
+{
+	struct cte_core *core = arg;
+	cte_attr a;
+	cte_id d, x;
+
+	if (window_ops == WINDOW_UNLINK_RMDIR) {
+		/* create d/f, unlink d/f, rmdir d */
+		assert_int_equal(cte__ns_lookup(core, CTE_ROOT_ID, "d", &a), 0);
+		d = a.id;
+		mk(core, d, "f", S_IFREG | 0644, NULL);
+		assert_int_equal(
+		    cte__ns_unlink(core, d, "f", false, true, NULL), 0);
+		assert_int_equal(
+		    cte__ns_unlink(core, CTE_ROOT_ID, "d", true, true, NULL),
+		    0);
+	} else {
+		/* b into a and back, then a into b: a is now below b */
+		assert_int_equal(cte__ns_lookup(core, CTE_ROOT_ID, "a", &a), 0);
+		x = a.id;
+		assert_int_equal(cte__ns_rename(core, CTE_ROOT_ID, "b", x, "b",
+		                                0, true, NULL),
+		                 0);
+		assert_int_equal(cte__ns_rename(core, x, "b", CTE_ROOT_ID, "b",
+		                                0, true, NULL),
+		                 0);
+		assert_int_equal(cte__ns_lookup(core, CTE_ROOT_ID, "b", &a), 0);
+		assert_int_equal(cte__ns_rename(core, CTE_ROOT_ID, "a", a.id,
+		                                "a", 0, true, NULL),
+		                 0);
+	}
+	if (window_legacy)
+		return legacy_snapshot(w, core);
+	return cte__durable_snapshot(w, seq, core);
+}
+
+struct replay_into {
+	struct cte_core *core;
+	uint64_t older; /* records the core found older than its state */
+	uint32_t slots[CTE_MAX_TARGETS];
+};
+
+static int replay_apply(void *arg, uint8_t type, uint64_t seq,
+                        const void *payload, uint32_t len)
+{
+	struct replay_into *r = arg;
+	int rc = cte__image_apply(r->core, type, payload, len, r->slots);
+
+	(void)seq;
+	if (rc == CTE_IMG_OLDER) {
+		r->older++;
+		rc = 0;
+	}
+	return rc;
+}
+
+/* Start a core on dir as the module does (cte__durable_open: replay with
+ * repair, orphans dropped, a checkpoint) and check it holds a's tree;
+ * then again, on the checkpoint that start wrote. */
+static struct cte_core *durable_core(const char *dir)
+{
+	struct cte_core *c = new_core("ram::x", "/file/y");
+
+	c->targets[0].is_volatile = true;
+	c->params.metadata_journal = 1;
+	snprintf(c->params.metadata_log_path,
+	         sizeof(c->params.metadata_log_path), "%s", dir);
+	return c;
+}
+
+/* Journal a's changes into dir from now on. */
+static void journal_attach(struct cte_core *a, const char *dir)
+{
+	cte_journal_opts opts;
+
+	memset(&opts, 0, sizeof(opts));
+	assert_int_equal(cte__journal_open(&a->journal, dir, &opts), 0);
+	cte__durable_attach(a);
+}
+
+/* Stop journaling a and close the journal, without a final checkpoint. */
+static void journal_detach(struct cte_core *a)
+{
+	pthread_mutex_lock(&a->ns_lock);
+	a->meta_hook = NULL;
+	a->commit_hook = NULL;
+	a->sync_hook = NULL;
+	pthread_mutex_unlock(&a->ns_lock);
+	assert_int_equal(cte__journal_close(a->journal), 0);
+	a->journal = NULL;
+}
+
+static void durable_start_over(const char *dir, struct cte_core *a)
+{
+	for (int round = 0; round < 2; round++) {
+		struct cte_core *c = durable_core(dir);
+
+		assert_int_equal(cte__durable_open(c), 0);
+		assert_non_null(c->journal);
+		compare_dir(a, c, CTE_ROOT_ID);
+		compare_dir(c, a, CTE_ROOT_ID);
+		cte__durable_close(c);
+		cte__core_free(c);
+	}
+}
+
+/* Journal core a into a fresh directory, checkpoint with `ops` in the
+ * window, change a little more, close the journal without a final
+ * checkpoint (a crash after the log was flushed), replay into a fresh
+ * core: it loads, and holds a's tree. */
+static void checkpoint_window(enum window_ops ops, bool legacy)
+{
+	struct cte_core *a = new_core("ram::x", "/file/y");
+	struct replay_into r = {.core = new_core("ram::x", "/file/y")};
+	char dir[] = "/tmp/cte-window-XXXXXX", cmd[64];
+	cte_id d;
+
+	assert_non_null(mkdtemp(dir));
+	journal_attach(a, dir);
+	if (ops == WINDOW_UNLINK_RMDIR) {
+		d = mk(a, CTE_ROOT_ID, "d", S_IFDIR | 0755, NULL);
+		mk(a, d, "keep", S_IFREG | 0644, NULL);
+		assert_int_equal(
+		    cte__ns_unlink(a, d, "keep", false, true, NULL), 0);
+	} else {
+		mk(a, CTE_ROOT_ID, "a", S_IFDIR | 0755, NULL);
+		mk(a, CTE_ROOT_ID, "b", S_IFDIR | 0755, NULL);
+	}
+	window_ops = ops;
+	window_legacy = legacy;
+	assert_int_equal(
+	    cte__journal_checkpoint(a->journal, window_snapshot, a), 0);
+	d = mk(a, CTE_ROOT_ID, "after", S_IFDIR | 0755, NULL);
+	mk(a, d, "g", S_IFREG | 0644, NULL);
+	journal_detach(a);
+
+	for (size_t i = 0; i < CTE_MAX_TARGETS; i++)
+		r.slots[i] = UINT32_MAX;
+	assert_int_equal(cte__journal_replay(dir, CTE_JOURNAL_REPAIR,
+	                                     replay_apply, replay_apply, &r,
+	                                     NULL),
+	                 0);
+	assert_int_equal(r.older, legacy ? 1 : 0);
+	compare_dir(a, r.core, CTE_ROOT_ID);
+	compare_dir(r.core, a, CTE_ROOT_ID);
+	cte__core_free(r.core);
+	/* and through the module's own start: replay, orphans, checkpoint */
+	if (legacy)
+		durable_start_over(dir, a);
+	cte__core_free(a);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* The window tests: the changes, and whether the checkpoint is written
+ * as before the cut (a store of an earlier version: its checkpoint
+ * already holds the window's records, which replay skips as older). */
+struct window_case {
+	enum window_ops ops;
+	bool legacy;
+};
+
+static const struct window_case window_cases[] = {
+    {WINDOW_UNLINK_RMDIR, false},
+    {WINDOW_RENAME_DIRS, false},
+    {WINDOW_UNLINK_RMDIR, true},
+    {WINDOW_RENAME_DIRS, true},
+};
+
+static void test_checkpoint_window(void **state)
+{
+	const struct window_case *w = *state;
+
+	checkpoint_window(w->ops, w->legacy);
+}
+
+#define WINDOW_TEST(name, i)                                                   \
+	{                                                                      \
+		name, test_checkpoint_window, NULL, NULL,                      \
+		    (void *)&window_cases[i]                                   \
+	}
+
+/* After a checkpoint with a cut nothing is older than the state: a
+ * record that is (an image of d/f after d was removed) fails the start
+ * instead of being skipped. */
+static void test_older_record_after_cut_fails(void **state)
+{
+	struct cte_core *a = new_core("ram::x", "/file/y"), *c;
+	char dir[] = "/tmp/cte-older-XXXXXX", cmd[64];
+	cte_jenc img = {0};
+	cte_id d, f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	journal_attach(a, dir);
+	d = mk(a, CTE_ROOT_ID, "d", S_IFDIR | 0755, NULL);
+	f = mk(a, d, "f", S_IFREG | 0644, NULL);
+	pthread_mutex_lock(&a->ns_lock);
+	assert_int_equal(cte__obj_image_locked(a, f, 0, &img), 0);
+	pthread_mutex_unlock(&a->ns_lock);
+	assert_int_equal(cte__ns_unlink(a, d, "f", false, true, NULL), 0);
+	assert_int_equal(cte__ns_unlink(a, CTE_ROOT_ID, "d", true, true, NULL),
+	                 0);
+	assert_int_equal(
+	    cte__journal_checkpoint(a->journal, cte__durable_snapshot, a), 0);
+	append_records(a->journal, &img);
+	journal_detach(a);
+	c = durable_core(dir);
+	assert_int_equal(cte__durable_open(c), -EBADMSG);
+	printf("# %s\n", chi_error_last());
+	assert_non_null(strstr(chi_error_last(), "cannot apply it"));
+	assert_null(c->journal);
+	cte__core_free(c);
+	cte__core_free(a);
+	cte__jenc_destroy(&img);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -698,6 +948,11 @@ int main(void)
 	    cmocka_unit_test(test_fsck_past_target_end),
 	    cmocka_unit_test(test_fsck_indexes),
 	    cmocka_unit_test(test_huge_map),
+	    WINDOW_TEST("test_checkpoint_window_rmdir", 0),
+	    WINDOW_TEST("test_checkpoint_window_rename_dirs", 1),
+	    WINDOW_TEST("test_legacy_checkpoint_window_rmdir", 2),
+	    WINDOW_TEST("test_legacy_checkpoint_window_rename_dirs", 3),
+	    cmocka_unit_test(test_older_record_after_cut_fails),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
