@@ -777,9 +777,20 @@ static int replay_apply(void *arg, uint8_t type, uint64_t seq,
  * then again, on the checkpoint that start wrote. */
 static struct cte_core *durable_core(const char *dir)
 {
-	struct cte_core *c = new_core("ram::x", "/file/y");
+	char file[4096];
+	struct cte_core *c;
+	int fd;
 
+	/* the file target is a real (empty, sparse) file in dir: a start
+	 * checks it against the store and writes its identity into it */
+	snprintf(file, sizeof(file), "%s/y.bdev", dir);
+	fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	c = new_core("ram::x", file);
 	c->targets[0].is_volatile = true;
+	c->targets[1].type = CHI_BDEV_FILE;
+	c->targets[1].capacity = 64ull << 20;
 	c->params.metadata_journal = 1;
 	snprintf(c->params.metadata_log_path,
 	         sizeof(c->params.metadata_log_path), "%s", dir);
