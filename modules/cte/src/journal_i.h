@@ -261,7 +261,8 @@ typedef struct cte_journal_report {
 	uint64_t checkpoint_bytes;
 	uint32_t segments;           /* segment files read */
 	uint32_t segments_skipped;   /* wholly covered by the checkpoint */
-	uint32_t segments_discarded; /* after a torn one (renamed aside) */
+	uint32_t segments_discarded; /* after a corrupt one (renamed aside
+	                                by CTE_JOURNAL_DISCARD) */
 	uint64_t records;            /* log records delivered */
 	uint64_t records_covered;    /* log records <= checkpoint_seq */
 	uint64_t groups;             /* committed groups delivered
@@ -278,27 +279,36 @@ typedef struct cte_journal_report {
 	uint64_t uncommitted_records; /* in a trailing group without commit */
 	bool repaired;                /* the tail was cut on disk */
 	bool in_use;                  /* another process holds cte.lock */
+	bool corrupt; /* the bad record is in a segment that has a successor
+	                 (already synced): not a torn tail */
 } cte_journal_report;
 
 /* Replay flags. */
 #define CTE_JOURNAL_REPAIR (1u << 0) /* cut torn tails on disk (startup) */
+/* With CTE_JOURNAL_REPAIR: cut a corrupt synced segment too (cte-fsck -d). */
+#define CTE_JOURNAL_DISCARD (1u << 1)
 
 /*
  * Replay the journal in `dir`: the checkpoint's records through
  * snapshot_cb (after its checksum is verified), then every committed
  * record after the checkpoint's sequence, in sequence order, through
  * record_cb; either callback may be NULL (count only).  A torn tail (short
- * record, bad checksum, sequence gap, garbage) ends the replay at the last
- * good record: CHI_WARN names the file, offset and reason; with
- * CTE_JOURNAL_REPAIR the segment is truncated there (a trailing
- * uncommitted group is cut too) and later segments are renamed to
- * "*.discarded".  *out_report (may be NULL) says what was found.
+ * record, bad checksum, sequence gap, garbage) of the last segment ends
+ * the replay at the last good record: CHI_WARN names the file, offset and
+ * reason; with CTE_JOURNAL_REPAIR the segment is truncated there (a
+ * trailing uncommitted group is cut too).  A bad record in an earlier
+ * segment (synced before its successor was created) is corruption
+ * (report->corrupt): with CTE_JOURNAL_REPAIR alone replay fails with
+ * -EUCLEAN, naming the segment, the offset and cte-fsck, and changes
+ * nothing; with CTE_JOURNAL_REPAIR | CTE_JOURNAL_DISCARD it is cut like a
+ * tail and the later segments are renamed to "*.discarded"; without flags
+ * it is reported.  *out_report (may be NULL) says what was found.
  * With CTE_JOURNAL_REPAIR the directory's cte.lock is taken for the
  * replay (-EBUSY if a running process holds it); without, a held lock only
  * sets report->in_use (the files may change while being read).
  * Errors: -EUCLEAN (corrupt checkpoint, missing records between the
- * checkpoint and the log), -EBUSY, -EIO, a callback's return.  An empty
- * journal directory is not an error.
+ * checkpoint and the log, a corrupt synced segment), -EBUSY, -EIO, a callback's
+ * return.  An empty journal directory is not an error.
  */
 int cte__journal_replay(const char *dir, uint32_t flags,
                         cte_journal_record_fn snapshot_cb,

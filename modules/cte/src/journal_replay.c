@@ -22,7 +22,16 @@
  * sequence order; a group's members only once its commit record was read,
  * so a callback never sees part of a group.  A repair is durable when
  * replay returns: the cut segment is fdatasync'ed and the directory
- * fsync'ed after the later segments were renamed aside.
+ * fsync'ed (after the later segments were renamed aside, for
+ * CTE_JOURNAL_DISCARD).
+ *
+ * Torn or corrupt: only the last segment (the highest base) can end in a
+ * torn tail, because rotation fdatasyncs a segment before it creates the
+ * next one.  A bad record in an earlier segment is corruption: startup's
+ * repair refuses it (-EUCLEAN, nothing changed, seg_corrupt) and only
+ * CTE_JOURNAL_DISCARD (cte-fsck -d) cuts it.  A rotation interrupted by a
+ * crash leaves a last segment that is empty or holds (part of) a header;
+ * being last, it is repaired like any torn tail.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -408,8 +417,44 @@ static void rename_discarded(int dir_fd, const char *dir, uint64_t base)
 		         strerror(errno));
 	else
 		CHI_WARN(LOG_COMP,
-		         "%s/%s: follows a torn segment; renamed to %s", dir,
+		         "%s/%s: follows a corrupt segment; renamed to %s", dir,
 		         name, to);
+}
+
+/*
+ * A bad record in a segment that has a successor.  Rotation fdatasyncs a
+ * segment before it creates the next one, so every byte of such a segment
+ * was durable: the damage is corruption, not a crash's torn tail.  Only
+ * the last segment (whatever it holds: nothing, part of its header, only
+ * its header, records) can have a torn tail.  Startup refuses (-EUCLEAN,
+ * nothing changed); with CTE_JOURNAL_DISCARD (cte-fsck -d) the caller cuts
+ * as for a tail and renames the later segments aside.
+ */
+static int seg_corrupt(const scan *s, const char *dir, uint32_t later,
+                       uint32_t flags)
+{
+	if ((flags & CTE_JOURNAL_REPAIR) && !(flags & CTE_JOURNAL_DISCARD))
+		return chi_error_set(
+		    -EUCLEAN,
+		    "%s: offset %" PRIu64 ": %s in a journal segment that was "
+		    "already synced (followed by %u segment%s): corruption, "
+		    "not a torn tail; nothing was changed.  Run 'cte-fsck %s' "
+		    "to see it; 'cte-fsck -d %s' cuts the journal there, "
+		    "dropping the %" PRIu64 " bytes from offset %" PRIu64
+		    " and the later segments",
+		    s->path, s->bad_offset, s->reason, later,
+		    later == 1 ? "" : "s", dir, dir, s->file_size - s->good_end,
+		    s->good_end);
+	CHI_WARN(LOG_COMP,
+	         "%s: offset %" PRIu64 ": %s in a segment that was already "
+	         "synced: corrupt; the %" PRIu64 " bytes from offset %" PRIu64
+	         " and the %u later segment%s %s",
+	         s->path, s->bad_offset, s->reason, s->file_size - s->good_end,
+	         s->good_end, later, later == 1 ? "" : "s",
+	         flags & CTE_JOURNAL_REPAIR
+	             ? "are cut and renamed aside"
+	             : "are not replayed (cte-fsck -d cuts them)");
+	return 0;
 }
 
 /*
@@ -499,8 +544,8 @@ int cte__journal_replay(const char *dir, uint32_t flags,
 		prev_last = s.last_seq;
 		if (!s.torn)
 			continue;
-		scan_warn(&s, repair);
 		rep->torn = true;
+		rep->corrupt = i + 1 < n_segs;
 		snprintf(rep->torn_file, sizeof(rep->torn_file), "%s", path);
 		rep->torn_offset = s.good_end;
 		rep->torn_bad_offset = s.bad_offset;
@@ -509,6 +554,13 @@ int cte__journal_replay(const char *dir, uint32_t flags,
 		rep->discarded_bytes = s.file_size - s.good_end;
 		rep->uncommitted_records = s.uncommitted;
 		rep->segments_discarded = (uint32_t)(n_segs - i - 1);
+		if (rep->corrupt)
+			rc = seg_corrupt(&s, dir, rep->segments_discarded,
+			                 flags);
+		else
+			scan_warn(&s, repair);
+		if (rc)
+			goto out;
 		if (repair) {
 			rc = seg_repair(dir_fd, &s);
 			if (rc)
@@ -568,12 +620,23 @@ void cte__journal_report_print(const cte_journal_report *r, void *f)
 		fprintf(o, "tail: clean\n");
 		return;
 	}
-	fprintf(o, "tail: TORN in %s at offset %" PRIu64 ": %s\n", r->torn_file,
-	        r->torn_bad_offset, r->torn_reason);
+	if (r->corrupt)
+		fprintf(o,
+		        "journal: CORRUPT in %s at offset %" PRIu64
+		        ": %s, in a segment that was already synced (not a "
+		        "torn tail)\n",
+		        r->torn_file, r->torn_bad_offset, r->torn_reason);
+	else
+		fprintf(o, "tail: TORN in %s at offset %" PRIu64 ": %s\n",
+		        r->torn_file, r->torn_bad_offset, r->torn_reason);
 	fprintf(o, "valid data ends at offset %" PRIu64 "\n", r->torn_offset);
 	fprintf(o,
 	        "discarded: %" PRIu64 " bytes, %" PRIu64
 	        " uncommitted records, %u later segments%s\n",
 	        r->discarded_bytes, r->uncommitted_records,
-	        r->segments_discarded, r->repaired ? " (repaired)" : "");
+	        r->segments_discarded,
+	        r->repaired  ? " (repaired)"
+	        : r->corrupt ? " (not replayed; the daemon refuses to start; "
+	                       "cte-fsck -d cuts them)"
+	                     : "");
 }

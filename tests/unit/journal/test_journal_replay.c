@@ -246,6 +246,285 @@ static void test_missing_segment(void **state)
 	remove_dir(dir);
 }
 
+/* ------------------------------------------------------------------ */
+/* Bad records in segments that were already synced                     */
+
+/* A snapshot that fails: the checkpoint rotates, then gives up, so the
+ * old segment stays beside the new one. */
+static int failing_snapshot(cte_journal_ckpt *w, uint64_t covered, void *arg)
+{
+	(void)w;
+	(void)covered;
+	(void)arg;
+	return -EIO;
+}
+
+/* Three segments of 40 standalone records each (bases 0, 40, 80); the
+ * paths of the segments in seg[0..2]. */
+static void three_segments(const char *dir, expect *x, char seg[3][8192])
+{
+	cte_journal *j;
+	assert_int_equal(cte__journal_open(&j, dir, NULL), 0);
+	for (int i = 0; i < 3; i++) {
+		append_plain(j, x, 1 + 40 * (uint64_t)i, 40);
+		if (i < 2)
+			assert_int_equal(
+			    cte__journal_checkpoint(j, failing_snapshot, NULL),
+			    -EIO);
+	}
+	assert_int_equal(cte__journal_close(j), 0);
+	assert_int_equal(segments(dir, NULL, 0), 3);
+	for (int i = 0; i < 3; i++)
+		snprintf(seg[i], 8192, "%s/cte.journal.%016" PRIx64, dir,
+		         (uint64_t)(40 * i));
+}
+
+/* Offset of record `id` in the segment that starts after record
+ * `first - 1` (standalone records, sequence = id). */
+static off_t record_offset(uint64_t first, uint64_t id)
+{
+	off_t at = SEGHDR_BYTES;
+	for (uint64_t k = first; k < id; k++)
+		at += (off_t)framed_len(k);
+	return at;
+}
+
+static int count_discarded(const char *dir)
+{
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	struct dirent *de;
+	int n = 0;
+	while ((de = readdir(d)) != NULL)
+		if (strstr(de->d_name, ".discarded"))
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* Startup's replay refuses the corrupt segment `seg`: -EUCLEAN, a message
+ * naming it, `what` and cte-fsck; n_segs segments left, none renamed. */
+static void expect_refused(const char *dir, const char *seg, const char *what,
+                           int n_segs)
+{
+	collector c = {0};
+	cte_journal_report rep;
+
+	chi_error_clear();
+	assert_int_equal(cte__journal_replay(dir, CTE_JOURNAL_REPAIR, NULL,
+	                                     collect, &c, &rep),
+	                 -EUCLEAN);
+	printf("# refused: \"%s\"\n", chi_error_last());
+	assert_non_null(strstr(chi_error_last(), seg));
+	assert_non_null(strstr(chi_error_last(), what));
+	assert_non_null(strstr(chi_error_last(), "cte-fsck -d"));
+	assert_true(rep.corrupt);
+	assert_false(rep.repaired);
+	assert_int_equal(segments(dir, NULL, 0), n_segs);
+	assert_int_equal(count_discarded(dir), 0);
+	collector_free(&c);
+}
+
+/*
+ * A bad record in a segment that has a successor is not a torn tail:
+ * the segment was fdatasync'ed before its successor was created, so its
+ * records were acknowledged durable.  Startup's replay fails with
+ * -EUCLEAN naming the segment and offset and changes nothing; the
+ * read-only scan reports it; only CTE_JOURNAL_DISCARD (cte-fsck -d) cuts.
+ */
+static void test_corrupt_synced_segment(void **state)
+{
+	(void)state;
+	char *dir = make_dir();
+	char seg[3][8192];
+	expect x = {0};
+	collector c = {0};
+	cte_journal_report rep;
+	char msg[64];
+
+	three_segments(dir, &x, seg);
+	off_t sizes[3];
+	for (int i = 0; i < 3; i++)
+		sizes[i] = file_size(seg[i]);
+	off_t at = record_offset(1, 20);
+	flip_byte(seg[0], at + 17);
+
+	/* Startup: refused, nothing modified. */
+	snprintf(msg, sizeof(msg), "offset %lld", (long long)at);
+	expect_refused(dir, seg[0], msg, 3);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(file_size(seg[i]), sizes[i]);
+
+	/* Open (which repairs only the newest segment) leaves it alone. */
+	cte_journal *j;
+	assert_int_equal(cte__journal_open(&j, dir, NULL), 0);
+	assert_int_equal(cte__journal_close(j), 0);
+	assert_int_equal(file_size(seg[0]), sizes[0]);
+
+	/* Check only: reported, with what a repair would drop. */
+	assert_int_equal(cte__journal_replay(dir, 0, NULL, collect, &c, &rep),
+	                 0);
+	expect_match(&x, 19, &c);
+	assert_true(rep.torn);
+	assert_true(rep.corrupt);
+	assert_false(rep.repaired);
+	assert_string_equal(rep.torn_file, seg[0]);
+	assert_int_equal(rep.torn_bad_offset, at);
+	assert_int_equal(rep.torn_offset, at);
+	assert_int_equal(rep.segments_discarded, 2);
+	assert_int_equal(rep.discarded_bytes, sizes[0] - at);
+	assert_int_equal(count_discarded(dir), 0);
+	collector_free(&c);
+
+	/* The explicit repair: cut there, later segments aside. */
+	assert_int_equal(
+	    cte__journal_replay(dir, CTE_JOURNAL_REPAIR | CTE_JOURNAL_DISCARD,
+	                        NULL, collect, &c, &rep),
+	    0);
+	expect_match(&x, 19, &c);
+	assert_true(rep.corrupt);
+	assert_true(rep.repaired);
+	assert_int_equal(rep.segments_discarded, 2);
+	assert_int_equal(file_size(seg[0]), at);
+	assert_int_equal(segments(dir, NULL, 0), 1);
+	assert_int_equal(count_discarded(dir), 2);
+	collector_free(&c);
+
+	/* Clean afterwards, and appends continue after record 19. */
+	x.n = 19;
+	assert_int_equal(cte__journal_open(&j, dir, NULL), 0);
+	append_plain(j, &x, 500, 3);
+	assert_int_equal(cte__journal_close(j), 0);
+	assert_int_equal(cte__journal_replay(dir, CTE_JOURNAL_REPAIR, NULL,
+	                                     collect, &c, &rep),
+	                 0);
+	assert_false(rep.torn);
+	assert_false(rep.corrupt);
+	expect_match(&x, 22, &c);
+
+	collector_free(&c);
+	expect_free(&x);
+	remove_dir(dir);
+}
+
+/* A non-last segment cut short (a lost block, a bad copy) and a header
+ * rewritten in a middle segment are corruption too; a torn tail of the
+ * last segment is still cut at startup. */
+static void test_truncated_synced_segment(void **state)
+{
+	(void)state;
+	char *dir = make_dir();
+	char seg[3][8192];
+	expect x = {0};
+	collector c = {0};
+	cte_journal_report rep;
+
+	three_segments(dir, &x, seg);
+	off_t sizes[3];
+	for (int i = 0; i < 3; i++)
+		sizes[i] = file_size(seg[i]);
+
+	/* The middle segment loses half of its last record. */
+	off_t last = record_offset(41, 80);
+	assert_int_equal(truncate(seg[1], last + (off_t)framed_len(80) / 2), 0);
+	expect_refused(dir, seg[1], "short record", 3);
+	assert_int_equal(file_size(seg[1]), last + (off_t)framed_len(80) / 2);
+	assert_int_equal(file_size(seg[2]), sizes[2]);
+
+	/* A fresh journal, the last segment torn instead: cut as before. */
+	remove_dir(dir);
+	dir = make_dir();
+	x.n = 0;
+	three_segments(dir, &x, seg);
+	assert_int_equal(truncate(seg[2], sizes[2] - 3), 0);
+	assert_int_equal(cte__journal_replay(dir, CTE_JOURNAL_REPAIR, NULL,
+	                                     collect, &c, &rep),
+	                 0);
+	expect_match(&x, 119, &c);
+	assert_true(rep.torn);
+	assert_false(rep.corrupt);
+	assert_true(rep.repaired);
+	assert_int_equal(file_size(seg[2]), record_offset(81, 120));
+	assert_int_equal(count_discarded(dir), 0);
+	collector_free(&c);
+
+	/* A header flipped in the middle segment: corruption. */
+	flip_byte(seg[1], 9);
+	expect_refused(dir, seg[1], "offset 0: bad segment header", 3);
+	assert_int_equal(file_size(seg[1]), sizes[1]);
+
+	collector_free(&c);
+	expect_free(&x);
+	remove_dir(dir);
+}
+
+/*
+ * A rotation interrupted by a crash leaves a newest segment that is empty,
+ * holds part of its header, or only its header.  It is the last segment,
+ * so startup repairs it by itself; the segment before it was synced before
+ * it was created, so a bad record there is still corruption.
+ */
+static void test_rotation_crash(void **state)
+{
+	(void)state;
+	char *dir = make_dir();
+	char seg[3][8192], path[8300];
+	expect x = {0};
+	collector c = {0};
+	cte_journal_report rep;
+	const off_t cuts[3] = {0, SEGHDR_BYTES / 2, SEGHDR_BYTES};
+
+	three_segments(dir, &x, seg);
+	for (int i = 0; i < 3; i++) {
+		/* A fourth segment, as the rotation after record 120 begins
+		 * it: created empty, or with (part of) its header. */
+		snprintf(path, sizeof(path), "%s/cte.journal.%016" PRIx64, dir,
+		         (uint64_t)120);
+		if (!cuts[i]) {
+			int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+			assert_true(fd >= 0);
+			close(fd);
+		} else {
+			cte_journal *j;
+			assert_int_equal(cte__journal_open(&j, dir, NULL), 0);
+			assert_int_equal(
+			    cte__journal_checkpoint(j, failing_snapshot, NULL),
+			    -EIO);
+			assert_int_equal(cte__journal_close(j), 0);
+			assert_int_equal(file_size(path), SEGHDR_BYTES);
+			assert_int_equal(truncate(path, cuts[i]), 0);
+		}
+		assert_int_equal(segments(dir, NULL, 0), 4);
+		assert_int_equal(cte__journal_replay(dir, CTE_JOURNAL_REPAIR,
+		                                     NULL, collect, &c, &rep),
+		                 0);
+		expect_match(&x, 120, &c);
+		assert_false(rep.corrupt);
+		assert_int_equal(rep.torn, cuts[i] < SEGHDR_BYTES);
+		assert_int_equal(segments(dir, NULL, 0),
+		                 cuts[i] < SEGHDR_BYTES ? 3 : 4);
+		assert_int_equal(count_discarded(dir), 0);
+		collector_free(&c);
+		if (cuts[i] == SEGHDR_BYTES)
+			assert_int_equal(unlink(path), 0);
+	}
+
+	/* Empty newest segment, bad record before it: corruption. */
+	snprintf(path, sizeof(path), "%s/cte.journal.%016" PRIx64, dir,
+	         (uint64_t)120);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	close(fd);
+	off_t at = record_offset(81, 100);
+	flip_byte(seg[2], at + 20);
+	snprintf(path, sizeof(path), "offset %lld", (long long)at);
+	expect_refused(dir, seg[2], path, 4);
+
+	collector_free(&c);
+	expect_free(&x);
+	remove_dir(dir);
+}
+
 /*
  * Crash simulation: a child appends groups from two threads with durable
  * flushes and periodic checkpoints, reporting each group id through a pipe
@@ -581,6 +860,9 @@ int main(void)
 	    cmocka_unit_test(test_flipped_byte),
 	    cmocka_unit_test(test_uncommitted_group),
 	    cmocka_unit_test(test_missing_segment),
+	    cmocka_unit_test(test_corrupt_synced_segment),
+	    cmocka_unit_test(test_truncated_synced_segment),
+	    cmocka_unit_test(test_rotation_crash),
 	    cmocka_unit_test(test_crash),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
